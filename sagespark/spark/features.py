@@ -1,0 +1,97 @@
+"""Select the feature (and weight) columns in the layout the workers decode.
+
+Accepted inputs: a Spark ML vector column (dense, sparse or mixed), an
+``array<float|double>`` column, or several numeric columns (``featuresCols``). Vector
+columns are unwrapped to their four fields with the null ``indices`` of dense rows
+replaced by an empty array, which keeps sparse rows sparse at the cost of
+``vector_to_array`` (see sagespark.udfs.arrow).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, NumericType
+
+from sagespark.udfs.arrow import INDICES, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
+
+
+def feature_columns(
+    dataset: DataFrame,
+    features_col: str,
+    features_cols: Sequence[str] | None = None,
+    weight_col: str | None = None,
+) -> tuple[list[Column], bool, str]:
+    """(aliased select expressions in FeatureSpec.fields order, is_vector, display name)."""
+    schema = dataset.schema
+    if features_cols:
+        for name in features_cols:
+            _require(dataset, name)
+            if not isinstance(schema[name].dataType, NumericType):
+                raise ValueError(
+                    f"featuresCols column '{name}' must be numeric, found {schema[name].dataType.simpleString()}"
+                )
+        values = F.array(*[F.col(c).cast("double") for c in features_cols])
+        columns, is_vector, display = [values.alias(VALUES)], False, ", ".join(features_cols)
+    else:
+        _require(dataset, features_col)
+        data_type = schema[features_col].dataType
+        column = F.col(features_col)
+        if isinstance(data_type, VectorUDT):
+            raw = F.unwrap_udt(column)
+            columns = [
+                raw.getField("type").alias(TYPE),
+                F.coalesce(raw.getField("size"), F.lit(-1)).alias(SIZE),
+                F.when(column.isNull(), F.lit(None))
+                .otherwise(F.coalesce(raw.getField("indices"), F.array().cast("array<int>")))
+                .alias(INDICES),
+                raw.getField("values").alias(VALUES),
+            ]
+            is_vector = True
+        elif isinstance(data_type, ArrayType) and isinstance(data_type.elementType, NumericType):
+            columns, is_vector = [column.cast("array<double>").alias(VALUES)], False
+        else:
+            raise ValueError(
+                f"column '{features_col}' must be a vector or a numeric array, "
+                f"found {data_type.simpleString()}; or set featuresCols to numeric columns"
+            )
+        display = features_col
+    if weight_col:
+        _require(dataset, weight_col)
+        columns.append(F.col(weight_col).cast("double").alias(WEIGHT))
+    return columns, is_vector, display
+
+
+def infer_num_features(dataset: DataFrame, columns: list[Column], is_vector: bool) -> int:
+    """The dimension of the first non-null row (one small job), for datasets whose
+    dimension is not known from featuresCols or a fitted model."""
+    selected = dataset.select(*columns)
+    size = F.when(F.col(TYPE) == 0, F.col(SIZE)).otherwise(F.size(VALUES)) if is_vector else F.size(VALUES)
+    row = selected.where(F.col(VALUES).isNotNull()).select(size.alias("d")).first()
+    if row is None:
+        raise ValueError("the dataset has no rows with features")
+    return int(row["d"])
+
+
+def feature_spec(
+    dataset: DataFrame,
+    features_col: str,
+    features_cols: Sequence[str] | None,
+    weight_col: str | None,
+    handle_invalid: str,
+    n_features: int | None = None,
+) -> tuple[list[Column], FeatureSpec]:
+    """Select expressions and the worker-side spec; infers the dimension when not given."""
+    columns, is_vector, display = feature_columns(dataset, features_col, features_cols, weight_col)
+    if n_features is None:
+        n_features = len(features_cols) if features_cols else infer_num_features(dataset, columns, is_vector)
+    spec = FeatureSpec(is_vector, int(n_features), display, weight_col or None, handle_invalid)
+    return columns, spec
+
+
+def _require(dataset: DataFrame, name: str) -> None:
+    if name not in dataset.columns:
+        raise ValueError(f"column '{name}' not found; the dataset has {dataset.columns}")

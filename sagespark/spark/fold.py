@@ -1,0 +1,115 @@
+"""One pass: fold every partition into a state, then merge the states as a tree.
+
+The partition states (one binary row per non-empty partition) are merged with
+treeAggregate's semantics, built from DataFrame operations only (no ``df.rdd``, which
+measured 15-20x slower and does not exist on Spark Connect): while there are more than
+``scale + ceil(n / scale)`` states, with ``scale = max(ceil(n^(1/depth)), 2)``, a level
+``groupBy(partition % ceil(n / scale)).applyInArrow(merge)`` runs on the executors; the
+last few states are collected and merged on the driver.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sagespark.streaming import State
+from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
+from sagespark.udfs.fold import (
+    STATE_SCHEMA,
+    SUMS_SCHEMA,
+    fold_partition,
+    merge_group,
+    merge_state_rows,
+    sum_partition,
+)
+
+_MARKER_PATTERN = re.compile(re.escape(INVALID_INPUT_MARKER) + r" ([^\n]*)")
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    state: State
+    rows: int  # rows folded into the state
+    skipped: int  # rows dropped under handleInvalid='skip'
+    partitions: int  # non-empty partitions that produced a state
+
+
+def fold_dataset(
+    dataset: DataFrame,
+    columns: list[Column],
+    spec: FeatureSpec,
+    new_state: Callable[[int], State],
+    aggregation_depth: int = 2,
+) -> FoldResult:
+    """Fold ``dataset`` (projected to ``columns``) into one state in a single pass."""
+    if aggregation_depth < 1:
+        raise ValueError(f"aggregationDepth must be >= 1, got {aggregation_depth}")
+    states = dataset.select(*columns).mapInArrow(
+        partial(fold_partition, spec=spec, new_state=new_state), STATE_SCHEMA
+    )
+    n = dataset.rdd.getNumPartitions() if _has_rdd(dataset) else None
+    states = _tree_levels(states, n, aggregation_depth)
+    table = _collect_arrow(states)
+    if table.num_rows == 0:
+        raise ValueError("the dataset is empty: there are no rows to fit")
+    rows, skipped, state = merge_state_rows(table, 0)
+    if rows == 0:
+        raise ValueError(
+            f"no valid rows to fit: all {skipped} row(s) were skipped as invalid (handleInvalid='skip')"
+        )
+    return FoldResult(state, rows, skipped, table.num_rows)
+
+
+def sum_dataset(
+    dataset: DataFrame,
+    columns: list[Column],
+    spec: FeatureSpec,
+    summarize: Callable[[object, np.ndarray], np.ndarray],
+) -> np.ndarray | None:
+    """Sum ``summarize(features, weights)`` over all valid rows in one pass."""
+    sums = dataset.select(*columns).mapInArrow(
+        partial(sum_partition, spec=spec, summarize=summarize), SUMS_SCHEMA
+    )
+    table = _collect_arrow(sums)
+    if table.num_rows == 0:
+        return None
+    return np.sum([np.asarray(v, dtype=np.float64) for v in table.column("sums").to_pylist()], axis=0)
+
+
+def _has_rdd(dataset: DataFrame) -> bool:
+    try:
+        return hasattr(dataset, "rdd") and dataset.sparkSession.sparkContext is not None
+    except Exception:  # Spark Connect: no SparkContext
+        return False
+
+
+def _tree_levels(states: DataFrame, n: int | None, depth: int) -> DataFrame:
+    if n is None or depth < 2:
+        return states
+    scale = max(math.ceil(n ** (1.0 / depth)), 2)
+    while n > scale + math.ceil(n / scale):
+        n = math.ceil(n / scale)
+        states = states.groupBy((F.col("partition") % F.lit(n)).alias("group")).applyInArrow(
+            merge_group, STATE_SCHEMA
+        )
+    return states
+
+
+def _collect_arrow(df: DataFrame) -> pa.Table:
+    """toArrow(), re-raising a worker's invalid-input error as a plain ValueError."""
+    try:
+        return df.toArrow()
+    except Exception as exc:
+        match = _MARKER_PATTERN.search(str(exc))
+        if match:
+            raise ValueError(match.group(1)) from None
+        raise

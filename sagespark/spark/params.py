@@ -1,0 +1,48 @@
+"""Params shared by every sagespark Estimator/Model (beyond pyspark.ml.param.shared)."""
+
+from __future__ import annotations
+
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasFeaturesCol, HasHandleInvalid, HasWeightCol
+
+from sagespark.udfs.arrow import HANDLE_INVALID
+
+
+class HasFeaturesCols(Params):
+    featuresCols: Param[list[str]] = Param(
+        Params._dummy(),
+        "featuresCols",
+        "numeric feature columns, used instead of featuresCol when set",
+        typeConverter=TypeConverters.toListString,
+    )
+
+    def getFeaturesCols(self) -> list[str]:
+        return self.getOrDefault(self.featuresCols)
+
+
+class HasMiniBatchSize(Params):
+    miniBatchSize: Param[int] = Param(
+        Params._dummy(),
+        "miniBatchSize",
+        "rows per state update inside a partition (> 0)",
+        typeConverter=TypeConverters.toInt,
+    )
+
+    def getMiniBatchSize(self) -> int:
+        return self.getOrDefault(self.miniBatchSize)
+
+
+class HasInputParams(HasFeaturesCol, HasFeaturesCols, HasWeightCol, HasHandleInvalid):
+    """featuresCol / featuresCols / weightCol / handleInvalid with their defaults,
+    and the checks every algorithm applies before a pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(featuresCol="features", featuresCols=[], handleInvalid="error")
+
+    def _input_settings(self) -> tuple[str, list[str], str | None, str]:
+        handle_invalid = self.getHandleInvalid()
+        if handle_invalid not in HANDLE_INVALID:
+            raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {handle_invalid!r}")
+        weight = self.getWeightCol() if self.isDefined(self.weightCol) else None
+        return self.getFeaturesCol(), self.getFeaturesCols(), weight or None, handle_invalid

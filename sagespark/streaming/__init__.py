@@ -1,0 +1,17 @@
+"""Engine-free mergeable states: pure numpy (+ numba kernels); never imports pyspark.
+
+Every algorithm is a state with four operations::
+
+    state = Algo(**params)            # initialize: fixed memory, independent of row count
+    state.update(x, weights)          # one pass, one batch at a time (mutates, returns self)
+    state = state.merge(other)        # associative and order-free (returns a new state)
+    model = state.finalize(**params)  # no data access; may be called many times
+
+States serialize to a safe byte format (``to_bytes``: an .npz of plain numeric/str arrays,
+read back with ``allow_pickle=False``).
+"""
+
+from sagespark.streaming.base import State, state_from_bytes
+from sagespark.streaming.kmeans import KMeansSolution, KMeansState
+
+__all__ = ["State", "state_from_bytes", "KMeansState", "KMeansSolution"]

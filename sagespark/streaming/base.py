@@ -1,0 +1,72 @@
+"""The State protocol and its safe serialization."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sagespark.kernels import Features
+
+_REGISTRY: dict[str, type["State"]] = {}
+_KIND_KEY = "__kind__"
+
+
+class State(ABC):
+    """A mergeable summary of a data stream (see the package docstring).
+
+    Subclasses set ``kind`` (a stable name written into serialized states) and describe
+    themselves as a dict of numpy arrays (``to_arrays`` / ``from_arrays``); the byte
+    format and the class registry are handled here once.
+    """
+
+    kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.kind] = cls
+
+    @abstractmethod
+    def update(self, x: Features, weights: np.ndarray | None = None) -> "State":
+        """Absorb a batch of rows (dense matrix or CSR) with optional row weights."""
+
+    @abstractmethod
+    def merge(self, other: "State") -> "State":
+        """A new state summarizing both streams; neither input is changed."""
+
+    @abstractmethod
+    def finalize(self, **params: Any) -> Any:
+        """Build a model from the state alone."""
+
+    @abstractmethod
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as named numeric or string arrays (never object arrays)."""
+
+    @classmethod
+    @abstractmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "State":
+        """Inverse of ``to_arrays``."""
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{_KIND_KEY: np.array(self.kind)}, **self.to_arrays())
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "State":
+        state = state_from_bytes(data)
+        if not isinstance(state, cls):
+            raise TypeError(f"expected a serialized {cls.kind} state, found {state.kind}")
+        return state
+
+
+def state_from_bytes(data: bytes) -> State:
+    """Deserialize any registered state; never unpickles."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    kind = str(arrays.pop(_KIND_KEY))
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown state kind {kind!r}")
+    return _REGISTRY[kind].from_arrays(arrays)
