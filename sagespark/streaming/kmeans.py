@@ -45,7 +45,7 @@ AUTO = "auto"
 # tuning range 4-10) for k <= 40, shrinking so the capacity stays near 400 centers, never
 # below 4 (the bottom of that range). See docs/kmeans.md for the measurement behind it.
 _AUTO_CAPACITY = 400
-_AUTO_TRIALS = 3
+_AUTO_TRIALS = 10
 
 
 def resolve_extra_center_factor(value: str | int, k: int) -> int:

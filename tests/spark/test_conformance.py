@@ -1,0 +1,147 @@
+"""Checks every Estimator/Model pair in conformance.CASES must pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from chispa import assert_df_equality
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.linalg import Vectors, VectorUDT
+from pyspark.ml.tuning import CrossValidator, CrossValidatorModel, ParamGridBuilder
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DoubleType, FloatType, LongType, StructField, StructType
+
+from tests.spark.conformance import CASES
+
+pytestmark = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+
+
+def frame(spark, x, partitions=3):
+    """Every input layout of the same rows, in one DataFrame (so one partitioning).
+    Values are rounded to multiples of 1/64 so float32 holds them exactly."""
+    x = np.round(x * 64) / 64
+    d = x.shape[1]
+    rows = [
+        (i, Vectors.dense(r), Vectors.sparse(d, {j: v for j, v in enumerate(r) if v != 0}),
+         r.tolist(), r.tolist(), *r.tolist())
+        for i, r in enumerate(x)
+    ]  # fmt: skip
+    xcols = [f"x{j}" for j in range(d)]
+    struct = StructType(
+        [StructField("id", LongType()), StructField("features", VectorUDT()), StructField("sparse", VectorUDT()),
+         StructField("arr", ArrayType(DoubleType())), StructField("arrf", ArrayType(FloatType()))]
+        + [StructField(c, DoubleType()) for c in xcols]
+    )  # fmt: skip
+    return spark.createDataFrame(rows, struct).repartitionByRange(partitions, "id").cache(), xcols
+
+
+@pytest.fixture
+def data(spark, case):
+    return frame(spark, case.data())
+
+
+def test_params_copy_and_uid(case, data):
+    df, _ = data
+    est = case.make()
+    param = est.getParam(case.grid_param)
+    before = est.getOrDefault(param)
+    copied = est.copy({param: case.grid_values[0]})
+    assert copied.getOrDefault(copied.getParam(case.grid_param)) == case.grid_values[0]
+    assert est.getOrDefault(param) == before
+    assert copied.uid == est.uid and copied is not est
+    assert all(p.doc for p in est.params)
+    model = est.fit(df)
+    assert model.uid == est.uid
+    assert model.getFeaturesCol() == est.getFeaturesCol()
+    assert model.copy().uid == model.uid
+
+
+def test_save_load_round_trip(case, data, tmp_path):
+    df, _ = data
+    est = case.make()
+    est.write().overwrite().save(str(tmp_path / "est"))
+    loaded_est = type(est).load(str(tmp_path / "est"))
+    assert {p.name: v for p, v in loaded_est.extractParamMap().items()} == {
+        p.name: v for p, v in est.extractParamMap().items()
+    }
+    model = est.fit(df)
+    model.write().overwrite().save(str(tmp_path / "model"))
+    loaded = type(model).load(str(tmp_path / "model"))
+    assert loaded.uid == model.uid
+    np.testing.assert_array_equal(case.model_arrays(loaded), case.model_arrays(model))
+    assert_df_equality(loaded.transform(df), model.transform(df), ignore_row_order=True)
+
+
+def test_pipeline_saved_and_loaded(case, data, tmp_path):
+    df, xcols = data
+    pipeline = Pipeline(stages=[VectorAssembler(inputCols=xcols, outputCol="assembled"),
+                                case.make(featuresCol="assembled")])  # fmt: skip
+    pipeline.write().overwrite().save(str(tmp_path / "pipeline"))
+    fitted = Pipeline.load(str(tmp_path / "pipeline")).fit(df)
+    fitted.write().overwrite().save(str(tmp_path / "fitted"))
+    loaded = PipelineModel.load(str(tmp_path / "fitted"))
+    assert_df_equality(loaded.transform(df), fitted.transform(df), ignore_row_order=True)
+    direct = case.make().fit(df)
+    np.testing.assert_allclose(case.model_arrays(fitted.stages[-1]), case.model_arrays(direct), atol=case.tolerance)
+
+
+def test_cross_validator_saved_and_loaded(case, data, tmp_path):
+    df, _ = data
+    est = case.make()
+    grid = ParamGridBuilder().addGrid(est.getParam(case.grid_param), list(case.grid_values)).build()
+    cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=case.evaluator(),
+                        numFolds=2, parallelism=2, seed=3)  # fmt: skip
+    cv.write().overwrite().save(str(tmp_path / "cv"))
+    cv_model = CrossValidator.load(str(tmp_path / "cv")).fit(df)
+    assert len(cv_model.avgMetrics) == len(case.grid_values)
+    cv_model.write().overwrite().save(str(tmp_path / "cvm"))
+    loaded = CrossValidatorModel.load(str(tmp_path / "cvm"))
+    assert loaded.avgMetrics == cv_model.avgMetrics
+    assert_df_equality(loaded.transform(df), cv_model.transform(df), ignore_row_order=True)
+
+
+def test_every_input_layout_gives_the_same_model(case, data):
+    df, xcols = data
+    reference = case.model_arrays(case.make().fit(df))
+    for kwargs in ({"featuresCol": "sparse"}, {"featuresCol": "arr"}, {"featuresCol": "arrf"},
+                   {"featuresCols": xcols}):  # fmt: skip
+        model = case.make(**kwargs).fit(df)
+        np.testing.assert_allclose(case.model_arrays(model), reference, atol=case.tolerance, err_msg=str(kwargs))
+
+
+def test_empty_partitions(case, data):
+    df, _ = data
+    half = df.where(F.col("id") < df.count() // 2).repartition(8, F.col("id") % 2)
+    assert half.rdd.glom().map(len).collect().count(0) >= 6
+    model = case.make().fit(half)
+    assert model.summary.numRows == half.count()
+
+
+def test_handle_invalid(case, spark, data):
+    df, _ = data
+    clean = df.select("id", "arr").coalesce(1)
+    bad = spark.createDataFrame([(10_000, None), (10_001, [float("nan")] * len(clean.first()["arr"]))], clean.schema)
+    dirty = clean.union(bad).coalesce(1)
+    with pytest.raises(ValueError) as info:
+        case.make(featuresCol="arr").fit(dirty)
+    assert str(info.value) == (
+        "column 'arr', partition 0: 1 row(s) are null. Set handleInvalid='skip' to drop such rows and count them."
+    )
+    skipped = case.make(featuresCol="arr", handleInvalid="skip").fit(dirty)
+    assert skipped.summary.numRowsSkipped == 2
+    assert skipped.summary.numRows == clean.count()
+    reference = case.make(featuresCol="arr").fit(clean)
+    np.testing.assert_allclose(case.model_arrays(skipped), case.model_arrays(reference), atol=case.tolerance)
+
+
+def test_determinism(case, data):
+    df, _ = data
+    first, second = case.make().fit(df), case.make().fit(df)
+    np.testing.assert_array_equal(case.model_arrays(first), case.model_arrays(second))
+
+
+def test_empty_dataset_is_a_clear_error(case, data):
+    df, _ = data
+    with pytest.raises(ValueError, match="the dataset has no rows with features"):
+        case.make().fit(df.limit(0))
