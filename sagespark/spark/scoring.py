@@ -9,11 +9,22 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_type
+from pyspark.sql.types import UserDefinedType
 
 from sagespark.udfs.arrow import FeatureSpec
 from sagespark.udfs.score import Scorer, score_batches
 
 _TMP = "_sagespark_scores"
+# Spark 4.3's columnar input path for Arrow UDFs fails with UNSUPPORTED_DATATYPE when any
+# column of the scored DataFrame is a UDT (e.g. the Spark ML vector being scored) and the
+# result is written columnar (parquet). The row path works; scoring switches to it.
+COLUMNAR_INPUT_CONF = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+
+
+def avoid_columnar_udt_input(dataset: DataFrame) -> None:
+    """Turn off the columnar Arrow-UDF input path when the dataset carries a UDT column."""
+    if any(isinstance(field.dataType, UserDefinedType) for field in dataset.schema.fields):
+        dataset.sparkSession.conf.set(COLUMNAR_INPUT_CONF, "false")
 
 
 def add_scores(
@@ -24,6 +35,7 @@ def add_scores(
 ) -> DataFrame:
     """``dataset`` plus one column per entry of outputs ({column: (scorer key, type)})."""
     columns, spec = columns_and_spec
+    avoid_columnar_udt_input(dataset)
     struct_type = pa.struct([pa.field(key, dtype) for key, dtype in outputs.values()])
 
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:

@@ -104,7 +104,7 @@ class KMeansState(State):
         self.mini_batch_size = int(mini_batch_size)
         self.init_method = init_method
         self.half_life_time_size = int(half_life_time_size)
-        self.seed = int(seed)
+        self.seed = int(seed) % 2**63  # Spark's default seeds may be negative
         self.stream_id = int(stream_id)
         self.n_features = -1
         self.centers = np.zeros((0, 0))
@@ -245,7 +245,7 @@ class KMeansState(State):
                 f"k={k} but the state holds only {len(points)} weighted centers "
                 "(the data has fewer rows or distinct points than k)"
             )
-        seed = self.seed if seed is None else int(seed)
+        seed = self.seed if seed is None else int(seed) % 2**63
         best: tuple[np.ndarray, float] | None = None
         for trial in range(resolve_num_trials(num_trials)):
             rng = np.random.default_rng([seed, trial])
