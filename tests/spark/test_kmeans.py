@@ -100,11 +100,12 @@ def test_incremental_training_matches_one_fit_over_both_days(df, points):
 
 def test_finalize_gives_other_k_without_reading_data(df, points, count_passes):
     model = KMeans(k=4, seed=1).fit(df)
-    refit = model.finalize(k=8, localLloydNumTrials="5")
+    refit = model.finalize(k=8, localLloydMaxIter=200)
     assert len(count_passes) == 1
     assert len(refit.clusterCenters()) == 8 and refit.getK() == 8 and model.getK() == 4
     direct = KMeans(k=8, seed=1).fit(df)
-    assert kmeans_cost(points, refit.clusterCenters()) <= 1.02 * kmeans_cost(points, direct.clusterCenters())
+    # the k=4 state holds 40 centers, the direct k=8 fit's 80: allow 5%
+    assert kmeans_cost(points, refit.clusterCenters()) <= 1.05 * kmeans_cost(points, direct.clusterCenters())
     with pytest.raises(ValueError, match="not finalize-time params"):
         model.finalize(initMethod="kmeans++")
 
