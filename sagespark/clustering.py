@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from sagespark.kernels.kmeans import nearest_centers
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset, sum_dataset
-from sagespark.spark.params import HasInputParams, HasMiniBatchSize
+from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.scoring import add_scores
 from sagespark.spark.tuning import SharedPassIterator
@@ -51,7 +51,7 @@ class _KMeansParams(
         Params._dummy(),
         "extraCenterFactor",
         "the state keeps up to k x extraCenterFactor weighted centers: 'auto' or an integer >= 1",
-        TypeConverters.toString,
+        auto_or_int,
     )
     initMethod: Param[str] = Param(
         Params._dummy(), "initMethod", "first centers of a partition: 'random' or 'kmeans++'",
@@ -71,7 +71,7 @@ class _KMeansParams(
     localLloydNumTrials: Param[str] = Param(
         Params._dummy(), "localLloydNumTrials",
         "finalize runs this many seeded Lloyd trials and keeps the cheapest: 'auto' or an integer >= 1",
-        TypeConverters.toString,
+        auto_or_int,
     )  # fmt: skip
     halfLifeTimeSize: Param[int] = Param(
         Params._dummy(), "halfLifeTimeSize",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasHandleInvalid, HasWeightCol
 
@@ -46,3 +49,16 @@ class HasInputParams(HasFeaturesCol, HasFeaturesCols, HasWeightCol, HasHandleInv
             raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {handle_invalid!r}")
         weight = self.getWeightCol() if self.isDefined(self.weightCol) else None
         return self.getFeaturesCol(), self.getFeaturesCols(), weight or None, handle_invalid
+
+
+def auto_or_int(value: Any) -> str:
+    """Type converter for params that take 'auto' or an integer: an int (or integral
+    float) is kept as its decimal string, so ``localLloydNumTrials=20`` works as
+    ``localLloydNumTrials='20'`` does; range checks happen where the value is used."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise TypeError(f"expected 'auto' or an integer, got {value!r}")

@@ -140,17 +140,19 @@ class KMeansState(State):
         if self.half_life_time_size > 0:
             self.weights *= 0.5 ** (batch_weight / self.half_life_time_size)
         x_sq = squared_norms(x)
-        seeding = len(self.centers) == 0
-        if seeding:
+        if len(self.centers) == 0:
             self._seed_centers(x, w, rng)
         labels, d2 = nearest_centers(x, self.centers, x_sq)
-        if seeding:
+        if self.facility_cost <= 0:
             self.facility_cost = max(float(w @ d2), np.finfo(float).tiny) / self.k
-            opened = np.zeros(len(w), dtype=bool)
-        else:
-            opened = rng.random(len(w)) * self.facility_cost < w * d2
-        self._fold(take_rows(x, ~opened), w[~opened], labels[~opened])
+        opened = rng.random(len(w)) * self.facility_cost < w * d2
+        first_opened = len(self.centers)
         self._open(take_rows(x, opened), w[opened])
+        rest = ~opened
+        labels, d2 = labels[rest], d2[rest]
+        if first_opened < len(self.centers):
+            self._assign_to_opened(take_rows(x, rest), x_sq[rest], labels, d2, first_opened)
+        self._fold(take_rows(x, rest), w[rest], labels)
         self.weight_seen += batch_weight
         if len(self.centers) > self.capacity:
             self.centers, self.weights = ward_compress(self.centers, self.weights, self.capacity)
@@ -174,6 +176,16 @@ class KMeansState(State):
             self.weights[hit, None] * self.centers[hit] + sums[hit]
         ) / new_weights[:, None]
         self.weights[hit] = new_weights
+
+    def _assign_to_opened(
+        self, x: Features, x_sq: np.ndarray, labels: np.ndarray, d2: np.ndarray, first: int
+    ) -> None:
+        """Move rows to a center opened in this mini-batch where it is nearer (in place), so
+        a newly seen cluster is not folded into a distant old center."""
+        new_labels, new_d2 = nearest_centers(x, self.centers[first:], x_sq)
+        nearer = new_d2 < d2
+        labels[nearer] = new_labels[nearer] + first
+        d2[nearer] = new_d2[nearer]
 
     def _open(self, x: Features, w: np.ndarray) -> None:
         if len(w) == 0:
