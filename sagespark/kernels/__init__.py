@@ -4,6 +4,6 @@ Every kernel accepts the two feature layouts the package uses: a dense C-contigu
 float64 matrix, or a :class:`~sagespark.kernels.sparse.CSRMatrix`.
 """
 
-from sagespark.kernels.sparse import CSRMatrix, Features, num_rows, row_slice, take_rows
+from sagespark.kernels.sparse import CSRMatrix, Features, num_rows, row_slice, take_rows, vstack
 
-__all__ = ["CSRMatrix", "Features", "num_rows", "row_slice", "take_rows"]
+__all__ = ["CSRMatrix", "Features", "num_rows", "row_slice", "take_rows", "vstack"]

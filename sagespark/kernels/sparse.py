@@ -68,3 +68,19 @@ def take_rows(x: Features, rows: np.ndarray) -> Features:
     np.cumsum(lengths, out=indptr[1:])
     positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
     return CSRMatrix(indptr, x.indices[positions], x.data[positions], x.n_cols)
+
+
+def vstack(parts: list[Features]) -> Features:
+    """Rows of every part, in order (all dense or all CSR, with equal column counts)."""
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.vstack(parts)
+    if not all(isinstance(p, CSRMatrix) for p in parts):
+        raise TypeError("cannot stack dense and sparse rows together")
+    offsets = np.cumsum([0] + [len(p.data) for p in parts[:-1]])
+    indptr = np.concatenate([[0]] + [p.indptr[1:] + o for p, o in zip(parts, offsets)])
+    return CSRMatrix(
+        indptr.astype(np.int64),
+        np.concatenate([p.indices for p in parts]).astype(np.int32),
+        np.concatenate([p.data for p in parts]).astype(np.float64),
+        parts[0].n_cols,
+    )

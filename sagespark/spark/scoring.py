@@ -9,9 +9,10 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_type
-from pyspark.sql.types import UserDefinedType
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql.types import StructField, StructType, UserDefinedType
 
-from sagespark.udfs.arrow import FeatureSpec
+from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 from sagespark.udfs.score import Scorer, score_batches
 
 _TMP = "_sagespark_scores"
@@ -41,8 +42,18 @@ def add_scores(
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         return score_batches(batches, spec, scorer, struct_type)
 
-    udf = F.arrow_udf(score, from_arrow_type(struct_type))
+    udf = F.arrow_udf(score, _spark_type(struct_type))
     scored = dataset.withColumn(_TMP, udf(*columns))
     for column, (key, _) in outputs.items():
         scored = scored.withColumn(column, F.col(_TMP).getField(key))
     return scored.drop(_TMP)
+
+
+def _spark_type(struct_type: pa.StructType) -> StructType:
+    """The UDF's Spark return type; VectorUDT where the Arrow field is a vector struct."""
+    return StructType(
+        [
+            StructField(f.name, VectorUDT() if f.type == VECTOR_ARROW_TYPE else from_arrow_type(f.type))
+            for f in struct_type
+        ]
+    )

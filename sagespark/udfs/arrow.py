@@ -147,3 +147,39 @@ def _csr(flat, offsets, lengths, rows, types, indices_column, n_features) -> CSR
         gather = np.repeat(index_offsets[rows], nnz) + local
         indices[sparse_value] = index_flat[gather[sparse_value]]
     return CSRMatrix(indptr, indices, np.ascontiguousarray(data), n_features)
+
+
+# Spark ML's VectorUDT stores a vector as this struct (type 0 = sparse, 1 = dense).
+VECTOR_ARROW_TYPE = pa.struct(
+    [
+        pa.field("type", pa.int8(), nullable=False),
+        pa.field("size", pa.int32()),
+        pa.field("indices", pa.list_(pa.int32())),
+        pa.field("values", pa.list_(pa.float64())),
+    ]
+)
+
+
+def encode_vectors(x: Features, valid: np.ndarray) -> pa.StructArray:
+    """Rows of ``x`` as VectorUDT structs (dense rows -> DenseVector, CSR rows ->
+    SparseVector), placed at the True positions of ``valid``; null elsewhere."""
+    n = len(valid)
+    rows = np.flatnonzero(valid)
+    if isinstance(x, CSRMatrix):
+        lengths = np.zeros(n, dtype=np.int64)
+        lengths[rows] = np.diff(x.indptr)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        values = pa.ListArray.from_arrays(pa.array(offsets), pa.array(x.data, pa.float64()))
+        indices = pa.ListArray.from_arrays(pa.array(offsets), pa.array(x.indices, pa.int32()))
+        kind, size = np.zeros(n, np.int8), pa.array(np.full(n, x.n_cols, np.int32))
+    else:
+        d = x.shape[1]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.where(valid, d, 0), out=offsets[1:])
+        values = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.ravel(x), pa.float64()))
+        indices = pa.nulls(n, pa.list_(pa.int32()))
+        kind, size = np.ones(n, np.int8), pa.nulls(n, pa.int32())
+    return pa.StructArray.from_arrays(
+        [pa.array(kind), size, indices, values], fields=list(VECTOR_ARROW_TYPE), mask=pa.array(~valid)
+    )

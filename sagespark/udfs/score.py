@@ -1,6 +1,7 @@
 """Scoring: map decoded batches to output columns, keeping rows aligned.
 
-Rows rejected under handleInvalid='skip' get null outputs (a transform never changes the
+An output whose Arrow type is ``VECTOR_ARROW_TYPE`` becomes a Spark ML vector column (the
+scorer returns a dense matrix or a CSRMatrix for it). Rows rejected under handleInvalid='skip' get null outputs (a transform never changes the
 row count); under 'error' they raise as in fit.
 """
 
@@ -12,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from sagespark.kernels import Features
-from sagespark.udfs.arrow import FeatureSpec, decode
+from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec, decode, encode_vectors
 from sagespark.udfs.fold import _partition_id
 
 Scorer = Callable[[Features], dict[str, np.ndarray]]
@@ -34,6 +35,9 @@ def score_batches(
         outputs = scorer(decoded.features)
         fields = []
         for field in output_type:
+            if field.type == VECTOR_ARROW_TYPE:
+                fields.append(encode_vectors(outputs[field.name], decoded.valid))
+                continue
             column = np.zeros(len(decoded.valid), dtype=outputs[field.name].dtype)
             column[decoded.valid] = outputs[field.name]
             fields.append(pa.array(column, field.type, mask=~decoded.valid))

@@ -9,9 +9,30 @@ from typing import Any, Callable
 
 import numpy as np
 from pyspark.ml.evaluation import ClusteringEvaluator, Evaluator
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.param.shared import HasInputCol
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import functions as F
 
 from sagespark.clustering import KMeans
+from sagespark.feature import RobustScaler, StandardScaler
 from tests.data import blobs
+
+
+class MeanSquaredNormEvaluator(Evaluator, HasInputCol, DefaultParamsReadable, DefaultParamsWritable):
+    """Mean squared L2 norm of a vector column: a metric for stages that output vectors
+    (scalers), so CrossValidator can run them."""
+
+    def __init__(self, inputCol: str = "scaled") -> None:
+        super().__init__()
+        self._set(inputCol=inputCol)
+
+    def _evaluate(self, dataset) -> float:
+        squares = F.aggregate(vector_to_array(F.col(self.getInputCol())), F.lit(0.0), lambda a, v: a + v * v)
+        return float(dataset.select(F.avg(squares)).first()[0])
+
+    def isLargerBetter(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,7 @@ class Case:
     grid_values: tuple
     evaluator: Callable[[], Evaluator]
     tolerance: float = 1e-6  # on model_arrays across input layouts
+    input_param: str = "featuresCol"  # the vector-column param (MLlib's name for the stage)
 
 
 CASES = [
@@ -35,5 +57,27 @@ CASES = [
         grid_param="k",
         grid_values=(2, 3),
         evaluator=lambda: ClusteringEvaluator(),
+    ),
+    Case(
+        name="StandardScaler",
+        make=lambda **kw: StandardScaler(outputCol="scaled", **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=6),
+        model_arrays=lambda m: np.concatenate([m.mean.toArray(), m.std.toArray()]),
+        grid_param="withMean",
+        grid_values=(False, True),
+        evaluator=lambda: MeanSquaredNormEvaluator(),
+        tolerance=1e-9,
+        input_param="inputCol",
+    ),
+    Case(
+        name="RobustScaler",
+        make=lambda **kw: RobustScaler(outputCol="scaled", withCentering=True, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=7),
+        model_arrays=lambda m: np.concatenate([m.median.toArray(), m.range.toArray()]),
+        grid_param="upper",
+        grid_values=(0.75, 0.9),
+        evaluator=lambda: MeanSquaredNormEvaluator(),
+        tolerance=0.0,  # below k rows the sketches are exact
+        input_param="inputCol",
     ),
 ]

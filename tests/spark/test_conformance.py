@@ -76,7 +76,7 @@ def test_save_load_round_trip(case, data, tmp_path):
 def test_pipeline_saved_and_loaded(case, data, tmp_path):
     df, xcols = data
     pipeline = Pipeline(stages=[VectorAssembler(inputCols=xcols, outputCol="assembled"),
-                                case.make(featuresCol="assembled")])  # fmt: skip
+                                case.make(**{case.input_param: "assembled"})])  # fmt: skip
     pipeline.write().overwrite().save(str(tmp_path / "pipeline"))
     fitted = Pipeline.load(str(tmp_path / "pipeline")).fit(df)
     fitted.write().overwrite().save(str(tmp_path / "fitted"))
@@ -104,8 +104,8 @@ def test_cross_validator_saved_and_loaded(case, data, tmp_path):
 def test_every_input_layout_gives_the_same_model(case, data):
     df, xcols = data
     reference = case.model_arrays(case.make().fit(df))
-    for kwargs in ({"featuresCol": "sparse"}, {"featuresCol": "arr"}, {"featuresCol": "arrf"},
-                   {"featuresCols": xcols}):  # fmt: skip
+    column = case.input_param
+    for kwargs in ({column: "sparse"}, {column: "arr"}, {column: "arrf"}, {"featuresCols": xcols}):
         model = case.make(**kwargs).fit(df)
         np.testing.assert_allclose(case.model_arrays(model), reference, atol=case.tolerance, err_msg=str(kwargs))
 
@@ -124,14 +124,14 @@ def test_handle_invalid(case, spark, data):
     bad = spark.createDataFrame([(10_000, None), (10_001, [float("nan")] * len(clean.first()["arr"]))], clean.schema)
     dirty = clean.union(bad).coalesce(1)
     with pytest.raises(ValueError) as info:
-        case.make(featuresCol="arr").fit(dirty)
+        case.make(**{case.input_param: "arr"}).fit(dirty)
     assert str(info.value) == (
         "column 'arr', partition 0: 1 row(s) are null. Set handleInvalid='skip' to drop such rows and count them."
     )
-    skipped = case.make(featuresCol="arr", handleInvalid="skip").fit(dirty)
+    skipped = case.make(**{case.input_param: "arr"}, handleInvalid="skip").fit(dirty)
     assert skipped.summary.numRowsSkipped == 2
     assert skipped.summary.numRows == clean.count()
-    reference = case.make(featuresCol="arr").fit(clean)
+    reference = case.make(**{case.input_param: "arr"}).fit(clean)
     np.testing.assert_allclose(case.model_arrays(skipped), case.model_arrays(reference), atol=case.tolerance)
 
 

@@ -1,0 +1,171 @@
+"""The shape every state-backed stage shares: an Estimator that folds the data into a
+State in one pass (merging an initial model's state for incremental training), and a
+Model that keeps the state, re-finalizes without data, and saves it as arrays.
+
+A subclass Estimator says how to build a partition's state (``_new_state``) and the
+model from a pass (``_model_class``); ``FINALIZE_PARAMS`` lists the params the state can
+serve after the pass, so fitMultiple runs one pass per group of paramMaps differing only
+in them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+from pyspark.ml import Estimator, Model
+from pyspark.ml.util import MLReadable, MLWritable
+from pyspark.sql import Column, DataFrame
+
+from sagespark.spark.fold import fold_dataset
+from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
+from sagespark.spark.tuning import SharedPassIterator
+from sagespark.streaming import State, state_from_bytes
+from sagespark.udfs.arrow import FeatureSpec
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """What a one-pass fit saw: rows folded into the state and rows skipped as invalid
+    (handleInvalid='skip'), including those of an initial model."""
+
+    numRows: int
+    numRowsSkipped: int
+
+
+@dataclass(frozen=True)
+class PassResult:
+    state: State
+    summary: FitSummary
+
+
+class OnePassEstimator(Estimator):
+    FINALIZE_PARAMS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._initial_model: StateModel | None = None
+
+    # what a subclass provides ------------------------------------------------
+    def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
+        raise NotImplementedError
+
+    def _new_state(self) -> Callable[[int], State]:
+        """partition index -> an empty state (a picklable callable)."""
+        raise NotImplementedError
+
+    def _model_class(self) -> type["StateModel"]:
+        raise NotImplementedError
+
+    # shared -------------------------------------------------------------------
+    def setInitialModel(self, model: "StateModel | None") -> "OnePassEstimator":
+        """Continue training: the next fit merges the new data's state into this model's
+        (incremental training). Not a Param, so not saved with the estimator."""
+        self._initial_model = model
+        return self
+
+    def getInitialModel(self) -> "StateModel | None":
+        return self._initial_model
+
+    def _fit_pass(self, dataset: DataFrame) -> PassResult:
+        initial = self._initial_model
+        columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
+        new_state = self._new_state()
+        new_state(0)  # validate the params on the driver before a job starts
+        result = fold_dataset(dataset, columns, spec, new_state)
+        state, rows, skipped = result.state, result.rows, result.skipped
+        if initial is not None:
+            state = initial._state.merge(state)
+            rows += initial.summary.numRows
+            skipped += initial.summary.numRowsSkipped
+        return PassResult(state, FitSummary(rows, skipped))
+
+    def _model(self, result: PassResult) -> "StateModel":
+        model = self._model_class()._from_state(result.state, result.summary)
+        model._resetUid(self.uid)
+        return self._copyValues(model)._finalized()
+
+    def _fit(self, dataset: DataFrame) -> "StateModel":
+        return self._model(self._fit_pass(dataset))
+
+    def fitMultiple(self, dataset: DataFrame, paramMaps: Sequence[dict]) -> SharedPassIterator:
+        """One pass per group of paramMaps that differ only in FINALIZE_PARAMS."""
+        estimators = [self.copy(pm) for pm in paramMaps]
+
+        def pass_key(param_map: dict) -> tuple:
+            return tuple(sorted((p.name, repr(v)) for p, v in param_map.items() if p.name not in self.FINALIZE_PARAMS))
+
+        def run_pass(indices: list[int]) -> PassResult:
+            return estimators[indices[0]]._fit_pass(dataset)
+
+        return SharedPassIterator(paramMaps, pass_key, run_pass, lambda i, r: estimators[i]._model(r))
+
+    def copy(self, extra: dict | None = None) -> "OnePassEstimator":
+        copied = super().copy(extra)
+        copied._initial_model = self._initial_model
+        return copied
+
+
+class StateModel(Model, MLReadable, MLWritable):
+    """A Model that keeps its State; subclasses set ``_finalized()`` (derive what
+    transform needs from the state and the params) and ``numFeatures``."""
+
+    FINALIZE_PARAMS: ClassVar[frozenset[str]] = frozenset()
+    _state: State
+    _summary: FitSummary
+
+    @classmethod
+    def _from_state(cls, state: State, summary: FitSummary) -> "StateModel":
+        model = cls()
+        model._state, model._summary = state, summary
+        return model
+
+    def _finalized(self) -> "StateModel":
+        return self
+
+    @property
+    def state(self) -> State:
+        """The mergeable state behind the model (a copy)."""
+        return state_from_bytes(self._state.to_bytes())
+
+    @property
+    def summary(self) -> FitSummary:
+        return self._summary
+
+    @property
+    def numFeatures(self) -> int:
+        raise NotImplementedError
+
+    def finalize(self, **params: Any) -> "StateModel":
+        """A new model from the kept state with other finalize-time params; no data."""
+        unknown = set(params) - self.FINALIZE_PARAMS
+        if unknown:
+            raise ValueError(f"not finalize-time params: {sorted(unknown)}; those are {sorted(self.FINALIZE_PARAMS)}")
+        copied = self.copy()
+        copied._set(**params)
+        return copied._finalized()
+
+    def copy(self, extra: dict | None = None) -> "StateModel":
+        copied = super().copy(extra)
+        copied._state, copied._summary = self._state, self._summary
+        return copied._finalized()
+
+    # persistence: the state's arrays plus the summary ------------------------
+    def write(self) -> ArraysModelWriter:
+        return ArraysModelWriter(self)
+
+    @classmethod
+    def read(cls) -> ArraysModelReader:
+        return ArraysModelReader(cls)
+
+    def _model_metadata(self) -> dict:
+        return {"rows": self._summary.numRows, "skipped": self._summary.numRowsSkipped}
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        return {"state": np.frombuffer(self._state.to_bytes(), dtype=np.uint8)}
+
+    @classmethod
+    def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "StateModel":
+        state = state_from_bytes(np.asarray(arrays["state"], dtype=np.uint8).tobytes())
+        return cls._from_state(state, FitSummary(int(metadata["rows"]), int(metadata["skipped"])))
