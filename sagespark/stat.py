@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from sagespark.feature import sql_sketches
+from sagespark.feature import _new_sketches, sql_sketches
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset
 from sagespark.streaming import Moments, QuantileSketches, State, state_from_bytes
@@ -183,7 +183,9 @@ def approx_quantiles(
     if use_sql:
         sketches, _ = sql_sketches(dataset, list(cols), k)
     else:
-        sketches = summarize(dataset, cols, k).state.sketches
+        features_col, features_cols = _names(dataset, cols)
+        columns, spec = feature_spec(dataset, features_col, features_cols, None, "error")
+        sketches = fold_dataset(dataset, columns, spec, partial(_new_sketches, k=int(k))).state
     values = sketches.finalize(probabilities)
     return ApproxQuantiles(values.tolist(), sketches.rank_error, "sql" if use_sql else "python")
 
