@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from sagespark.kernels.kmeans import nearest_centers
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset, sum_dataset
-from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int
+from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.scoring import add_scores
 from sagespark.spark.tuning import SharedPassIterator
@@ -91,6 +91,7 @@ class _KMeansParams(
             k=2, extraCenterFactor="auto", initMethod="random", localLloydMaxIter=300,
             localLloydTol=1e-4, localLloydInitMethod="kmeans++", localLloydNumTrials="auto",
             halfLifeTimeSize=0, epochs=1, miniBatchSize=5000, distanceMeasure="euclidean",
+            seed=stable_default_seed(self),
         )  # fmt: skip
 
     def getK(self) -> int:

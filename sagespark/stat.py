@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from sagespark.feature import _new_sketches, sql_sketches
+from sagespark.feature.summary_stages import _new_sketches, sql_sketches
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset
 from sagespark.streaming import Moments, QuantileSketches, State, state_from_bytes

@@ -51,8 +51,8 @@ class OnePassEstimator(Estimator):
     def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
         raise NotImplementedError
 
-    def _new_state(self) -> Callable[[int], State]:
-        """partition index -> an empty state (a picklable callable)."""
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], State]:
+        """partition index -> an empty state (a picklable callable) for rows of ``spec``."""
         raise NotImplementedError
 
     def _model_class(self) -> type["StateModel"]:
@@ -71,7 +71,7 @@ class OnePassEstimator(Estimator):
     def _fit_pass(self, dataset: DataFrame) -> PassResult:
         initial = self._initial_model
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
-        new_state = self._new_state()
+        new_state = self._new_state(spec)
         new_state(0)  # validate the params on the driver before a job starts
         result = fold_dataset(dataset, columns, spec, new_state)
         state, rows, skipped = result.state, result.rows, result.skipped
@@ -97,9 +97,13 @@ class OnePassEstimator(Estimator):
             return tuple(sorted((p.name, repr(v)) for p, v in param_map.items() if p.name not in self.FINALIZE_PARAMS))
 
         def run_pass(indices: list[int]) -> PassResult:
-            return estimators[indices[0]]._fit_pass(dataset)
+            return self._shared_pass_estimator([estimators[i] for i in indices])._fit_pass(dataset)
 
         return SharedPassIterator(paramMaps, pass_key, run_pass, lambda i, r: estimators[i]._model(r))
+
+    def _shared_pass_estimator(self, estimators: list["OnePassEstimator"]) -> "OnePassEstimator":
+        """Which of the estimators sharing a pass runs it (one whose state serves all)."""
+        return estimators[0]
 
     def copy(self, extra: dict | None = None) -> "OnePassEstimator":
         copied = super().copy(extra)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -62,3 +63,10 @@ def auto_or_int(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     raise TypeError(f"expected 'auto' or an integer, got {value!r}")
+
+
+def stable_default_seed(params: Params) -> int:
+    """A default seed fixed per class name. pyspark's HasSeed defaults to
+    hash(class name), which Python randomizes per process (PYTHONHASHSEED), so default
+    fits would differ between runs."""
+    return zlib.crc32(type(params).__name__.encode())

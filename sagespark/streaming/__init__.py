@@ -14,10 +14,12 @@ read back with ``allow_pickle=False``).
 from sagespark.streaming.base import State, state_from_bytes
 from sagespark.streaming.kmeans import KMeansSolution, KMeansState
 from sagespark.streaming.moments import Moments, MomentsSummary
+from sagespark.streaming.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
 from sagespark.streaming.quantiles import FrugalQuantile, QuantileSketches
 from sagespark.streaming.sampling import ReservoirSample, Sample
 
 __all__ = [
     "State", "state_from_bytes", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
-    "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample",
+    "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample", "PCAState", "PCASolution",
+    "ExactCovariance", "RandomSignSketch", "FrequentDirections",
 ]  # fmt: skip

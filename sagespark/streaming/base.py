@@ -26,7 +26,8 @@ class State(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.kind] = cls
+        if "kind" in cls.__dict__:  # intermediate base classes name no kind
+            _REGISTRY[cls.kind] = cls
 
     @abstractmethod
     def update(self, x: Features, weights: np.ndarray | None = None) -> "State":

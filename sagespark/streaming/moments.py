@@ -87,11 +87,9 @@ class Moments(State):
 
     def _combine(self, other: "Moments") -> None:
         """Chan's update of self by another part (in place)."""
-        total = self.weight_sum + other.weight_sum
-        if total > 0:
-            delta = other.mean - self.mean
-            self.m2 = self.m2 + other.m2 + delta**2 * (self.weight_sum * other.weight_sum / total)
-            self.mean = self.mean + delta * (other.weight_sum / total)
+        total, mean, delta, factor = chan_terms(self.weight_sum, self.mean, other.weight_sum, other.mean)
+        self.m2 = self.m2 + other.m2 + delta**2 * factor
+        self.mean = mean
         self.weight_sum = total
         self.weight_sq_sum += other.weight_sq_sum
         self.count += other.count
@@ -143,6 +141,19 @@ class Moments(State):
         for name in cls._ARRAYS:
             setattr(state, name, np.array(arrays[name]))
         return state
+
+
+def chan_terms(
+    weight_a: float, mean_a: np.ndarray, weight_b: float, mean_b: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """Chan's merge of two weighted parts: (W, merged mean, delta = m_b - m_a, W_a W_b / W).
+    The merged centred second moment is M2_a + M2_b + factor * delta delta^T (its diagonal
+    for per-dimension variances)."""
+    total = weight_a + weight_b
+    if total <= 0:
+        return total, mean_a, np.zeros_like(mean_a), 0.0
+    delta = mean_b - mean_a
+    return total, mean_a + delta * (weight_b / total), delta, weight_a * weight_b / total
 
 
 def _batch_state(n: int, w: np.ndarray, mean, m2, low, high, nnz) -> Moments:

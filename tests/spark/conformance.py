@@ -15,7 +15,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
 from sagespark.clustering import KMeans
-from sagespark.feature import RobustScaler, StandardScaler
+from sagespark.feature import PCA, RobustScaler, StandardScaler
 from tests.data import blobs
 
 
@@ -80,4 +80,17 @@ CASES = [
         tolerance=0.0,  # below k rows the sketches are exact
         input_param="inputCol",
     ),
+] + [
+    Case(
+        name=f"PCA-{mode}",
+        make=lambda mode=mode, **kw: PCA(k=2, outputCol="scaled", algorithmMode=mode, seed=4, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=8),
+        model_arrays=lambda m: np.concatenate([m.pc.toArray().ravel(), m.explainedVariance.toArray()]),
+        grid_param="k",
+        grid_values=(1, 2),
+        evaluator=lambda: MeanSquaredNormEvaluator(),
+        tolerance=1e-9,
+        input_param="inputCol",
+    )
+    for mode in ("regular", "randomized", "fd")
 ]

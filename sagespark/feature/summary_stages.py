@@ -53,8 +53,13 @@ class _VectorInputParams(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleIn
         if self.getHandleInvalid() not in HANDLE_INVALID:
             raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {self.getHandleInvalid()!r}")
         return feature_spec(
-            dataset, self.getInputCol(), self.getFeaturesCols(), None, self.getHandleInvalid(), n_features
-        )
+            dataset, self.getInputCol(), self.getFeaturesCols(), self._weight_column(), self.getHandleInvalid(),
+            n_features,
+        )  # fmt: skip
+
+    def _weight_column(self) -> str | None:
+        """The row-weight column, for stages that take one."""
+        return None
 
     def getFeaturesCol(self) -> str:
         """Alias of inputCol, so the stage reads like sagespark's other stages."""
@@ -139,7 +144,7 @@ class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReada
     def _input(self, dataset, n_features):
         return self._vector_input(dataset, n_features)
 
-    def _new_state(self) -> Callable[[int], Moments]:
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], Moments]:
         return _new_moments
 
     def _model_class(self):
@@ -231,7 +236,7 @@ class RobustScaler(OnePassEstimator, _RobustScalerParams, DefaultParamsReadable,
         self._check_quantiles()
         return self._vector_input(dataset, n_features)
 
-    def _new_state(self) -> Callable[[int], QuantileSketches]:
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], QuantileSketches]:
         return partial(_new_sketches, k=k_for_rank_error(self.getRelativeError()))
 
     def _model_class(self):
