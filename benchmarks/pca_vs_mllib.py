@@ -26,8 +26,10 @@ import json
 import resource
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
 
 TOPICS, GROUP, TOPIC_NNZ, BACKGROUND_NNZ = 11, 500, 18, 2
 
@@ -129,7 +131,6 @@ def topic_batch(ids: np.ndarray, dim: int, probabilities: np.ndarray, groups: np
 
 
 def sparse_frame(spark, rows: int, dim: int, partitions: int):
-    import pyarrow as pa
     from pyspark.sql import functions as F
 
     from sagespark.spark.scoring import _spark_type
@@ -141,7 +142,7 @@ def sparse_frame(spark, rows: int, dim: int, partitions: int):
         probabilities = rng.dirichlet(np.full(TOPICS, 2.0))
         groups = rng.permutation(TOPICS * GROUP).reshape(TOPICS, GROUP)
 
-        def generate(batches):
+        def generate(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
             for ids in batches:
                 ids = ids.to_numpy()
                 yield encode_vectors(topic_batch(ids, dim, probabilities, groups), np.ones(len(ids), bool))
@@ -196,7 +197,8 @@ def run_sparse(spark, rows: int, dim: int, k: int, partitions: int) -> None:
         MLlibPCA(k=k, inputCol="features", outputCol="p").fit(sample)
         mllib = "fitted"
     except Exception as error:  # noqa: BLE001 - the point is to show MLlib's failure
-        mllib = str(error).splitlines()[0][:300]
+        lines = str(error).splitlines()
+        mllib = next((line for line in lines if "Exception: " in line), lines[0])[:300]
     print(json.dumps({"event": "sparse_mllib", "sample_rows": 10_000, "dim": dim, "result": mllib}), flush=True)
     for mode in ("randomized", "fd"):
         PCA(k=k, algorithmMode=mode, extraComponents=k, seed=1).fit(df.limit(20_000))  # warm-up

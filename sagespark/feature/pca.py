@@ -160,6 +160,10 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, DefaultParamsWrit
             generation=generation,
         )  # fmt: skip
 
+    def _state_bytes(self, spec: FeatureSpec) -> int:
+        d = spec.n_features
+        return 8 * d * (d if self.getAlgorithmMode() == "regular" else self._sketch_rows() + 2)
+
     def _shared_pass_estimator(self, estimators):
         return max(estimators, key=lambda e: e._sketch_rows())
 

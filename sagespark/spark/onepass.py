@@ -58,6 +58,11 @@ class OnePassEstimator(Estimator):
     def _model_class(self) -> type["StateModel"]:
         raise NotImplementedError
 
+    def _state_bytes(self, spec: FeatureSpec) -> int | None:
+        """An estimate of one partition state's serialized size, when known: small
+        states are merged on the driver without tree levels (see fold_dataset)."""
+        return None
+
     # shared -------------------------------------------------------------------
     def setInitialModel(self, model: "StateModel | None") -> "OnePassEstimator":
         """Continue training: the next fit merges the new data's state into this model's
@@ -73,7 +78,7 @@ class OnePassEstimator(Estimator):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         new_state = self._new_state(spec)
         new_state(0)  # validate the params on the driver before a job starts
-        result = fold_dataset(dataset, columns, spec, new_state)
+        result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec))
         state, rows, skipped = result.state, result.rows, result.skipped
         if initial is not None:
             state = initial._state.merge(state)
