@@ -10,8 +10,7 @@ from pyspark.ml import feature as mllib
 from pyspark.ml.linalg import SparseVector, Vectors
 from pyspark.ml.tuning import ParamGridBuilder
 
-import sagespark.spark.onepass as onepass
-from sagespark.feature import QuantileDiscretizer, RobustScaler, StandardScaler
+from sagespark.feature.summary_stages import QuantileDiscretizer, RobustScaler, StandardScaler
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +27,6 @@ def df(spark, x):
     rows = [(i, Vectors.dense(r), Vectors.sparse(4, {j: v for j, v in enumerate(r) if v}), *map(float, r[:3]))
             for i, r in enumerate(x)]  # fmt: skip
     return spark.createDataFrame(rows, ["id", "dense", "sparse", "a", "b", "c"]).repartitionByRange(3, "id").cache()
-
-
-@pytest.fixture
-def count_passes(monkeypatch):
-    calls = []
-    original = onepass.fold_dataset
-    monkeypatch.setattr(onepass, "fold_dataset", lambda *a, **kw: calls.append(1) or original(*a, **kw))
-    return calls
 
 
 def outputs(frame, column="out"):

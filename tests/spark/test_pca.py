@@ -11,7 +11,6 @@ from pyspark.ml.linalg import Vectors
 
 from sagespark.feature import PCA, PCAModel
 from sagespark.kernels import CSRMatrix
-from sagespark.spark import onepass
 from tests.streaming.test_pca_state import exact_top, low_rank_plus_noise, scatter, sin_principal_angles
 
 
@@ -24,14 +23,6 @@ def x():
 def df(spark, x):
     rows = [(i, Vectors.dense(r), float(1 + i % 3)) for i, r in enumerate(x)]
     return spark.createDataFrame(rows, ["id", "features", "w"]).repartitionByRange(4, "id").cache()
-
-
-@pytest.fixture
-def count_passes(monkeypatch):
-    calls = []
-    original = onepass.fold_dataset
-    monkeypatch.setattr(onepass, "fold_dataset", lambda *a, **kw: calls.append(1) or original(*a, **kw))
-    return calls
 
 
 def projections(frame, column):

@@ -90,3 +90,20 @@ def test_sparse_vector_of_wrong_size_and_bad_weight():
     assert info.value.message.startswith(
         "column 'w', partition 2: 2 row(s) have a null, negative, NaN or infinite weight."
     )
+
+
+def test_score_batches_keeps_rows_aligned_and_nulls_skipped_rows():
+    """sagespark.udfs.score: one struct per batch, outputs at the valid rows, null at
+    rows rejected under handleInvalid='skip' (a transform never drops rows)."""
+    from sagespark.udfs.arrow import VECTOR_ARROW_TYPE
+    from sagespark.udfs.score import score_batches
+
+    spec = FeatureSpec(False, 2, "features", handle_invalid="skip")
+    values = pa.array([[1.0, 2.0], None, [3.0, float("nan")], [5.0, 6.0]], pa.list_(pa.float64()))
+    output = pa.struct([pa.field("total", pa.float64()), pa.field("doubled", VECTOR_ARROW_TYPE)])
+    scorer = lambda x: {"total": x.sum(axis=1), "doubled": 2 * x}  # noqa: E731
+    (result,) = score_batches([values], spec, scorer, output)
+    assert result.field("total").to_pylist() == [3.0, None, None, 11.0]
+    doubled = result.field("doubled").to_pylist()
+    assert doubled[0]["values"] == [2.0, 4.0] and doubled[3]["values"] == [10.0, 12.0]
+    assert doubled[1] is None and doubled[2] is None

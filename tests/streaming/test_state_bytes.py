@@ -1,0 +1,35 @@
+"""The State byte format (sagespark.streaming.base): registry round trips, and bytes that
+name an unknown kind, another kind, or a pickled payload are refused."""
+
+import io
+
+import numpy as np
+import pytest
+
+from sagespark.streaming import Moments
+from sagespark.streaming.base import State, state_from_bytes
+from sagespark.streaming.pca import ExactCovariance, PCAState
+
+
+def test_round_trip_restores_the_registered_class():
+    state = Moments().update(np.arange(12.0).reshape(4, 3))
+    copy = state_from_bytes(state.to_bytes())
+    assert type(copy) is Moments
+    np.testing.assert_array_equal(copy.finalize().mean, [4.5, 5.5, 6.5])
+
+
+def test_intermediate_base_classes_are_not_registered_and_wrong_kinds_are_refused():
+    assert "kind" not in PCAState.__dict__ and issubclass(PCAState, State)
+    with pytest.raises(TypeError, match="expected a serialized pca_regular state, found moments"):
+        ExactCovariance.from_bytes(Moments().update(np.ones((2, 2))).to_bytes())
+    buffer = io.BytesIO()
+    np.savez(buffer, __kind__=np.array("no_such_state"))
+    with pytest.raises(ValueError, match="unknown state kind 'no_such_state'"):
+        state_from_bytes(buffer.getvalue())
+
+
+def test_pickled_payloads_are_never_loaded():
+    buffer = io.BytesIO()
+    np.savez(buffer, __kind__=np.array("moments"), mean=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        state_from_bytes(buffer.getvalue())
