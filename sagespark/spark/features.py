@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType
 
-from sagespark.udfs.arrow import INDICES, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
+from sagespark.udfs.arrow import HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
 
 
 def feature_columns(
@@ -83,13 +83,35 @@ def feature_spec(
     weight_col: str | None,
     handle_invalid: str,
     n_features: int | None = None,
+    label_col: str | None = None,
+    num_classes: int = 0,
+    holdout: tuple[Column, str] | None = None,
 ) -> tuple[list[Column], FeatureSpec]:
-    """Select expressions and the worker-side spec; infers the dimension when not given."""
+    """Select expressions and the worker-side spec; infers the dimension when not given.
+
+    Supervised stages add ``label_col`` (checked against ``num_classes``: 0 for any
+    finite value) and ``holdout``, a boolean expression marking validation rows with
+    the name to report for it."""
     columns, is_vector, display = feature_columns(dataset, features_col, features_cols, weight_col)
     if n_features is None:
         n_features = len(features_cols) if features_cols else infer_num_features(dataset, columns, is_vector)
-    spec = FeatureSpec(is_vector, int(n_features), display, weight_col or None, handle_invalid)
+    if label_col:
+        _require_numeric(dataset, label_col, "label column")
+        columns.append(F.col(label_col).cast("double").alias(LABEL))
+    if holdout is not None:
+        columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
+    spec = FeatureSpec(
+        is_vector, int(n_features), display, weight_col or None, handle_invalid,
+        label_col or None, num_classes, holdout[1] if holdout is not None else None,
+    )  # fmt: skip
     return columns, spec
+
+
+def _require_numeric(dataset: DataFrame, name: str, role: str) -> None:
+    _require(dataset, name)
+    data_type = dataset.schema[name].dataType
+    if not isinstance(data_type, NumericType):
+        raise ValueError(f"{role} '{name}' must be numeric, found {data_type.simpleString()}")
 
 
 def _require(dataset: DataFrame, name: str) -> None:

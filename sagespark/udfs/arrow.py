@@ -9,6 +9,8 @@ aliased columns so that workers never see Spark's VectorUDT struct with its null
 - ``INDICES`` list<int32>, empty for dense rows (vector columns only)
 - ``VALUES``  list<double>: the vector's values, the array, or the assembled columns
 - ``WEIGHT``  double, when a weight column is set
+- ``LABEL``   double, for supervised stages (``FeatureSpec.label_column``)
+- ``HOLDOUT`` boolean, true for validation rows (``FeatureSpec.holdout_column``)
 
 Dense-only batches become a (rows x d) float64 matrix viewed straight from the Arrow
 values buffer; a batch with any sparse row becomes a CSR matrix (never densified).
@@ -25,6 +27,7 @@ import pyarrow as pa
 from sagespark.kernels import CSRMatrix, Features
 
 TYPE, SIZE, INDICES, VALUES, WEIGHT = "_ss_type", "_ss_size", "_ss_indices", "_ss_values", "_ss_w"
+LABEL, HOLDOUT = "_ss_label", "_ss_holdout"
 INVALID_INPUT_MARKER = "[sagespark.invalid_input]"
 HANDLE_INVALID = ("error", "skip")
 
@@ -47,11 +50,16 @@ class FeatureSpec:
     column: str  # as named to the user in error messages
     weight_column: str | None = None
     handle_invalid: str = "error"
+    label_column: str | None = None
+    num_classes: int = 0  # labels must be integers 0..num_classes-1; 0: any finite value
+    holdout_column: str | None = None  # as named to the user
 
     @property
     def fields(self) -> tuple[str, ...]:
         names = (TYPE, SIZE, INDICES, VALUES) if self.is_vector else (VALUES,)
-        return names + ((WEIGHT,) if self.weight_column else ())
+        names += (WEIGHT,) if self.weight_column else ()
+        names += (LABEL,) if self.label_column else ()
+        return names + ((HOLDOUT,) if self.holdout_column else ())
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class DecodedBatch:
     weights: np.ndarray  # one per valid row
     valid: np.ndarray  # bool mask over the batch's rows
     skipped: int
+    labels: np.ndarray | None = None  # one per valid row, when the spec has a label
+    holdout: np.ndarray | None = None  # bool per valid row: a validation row
 
 
 def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -> DecodedBatch:
@@ -86,15 +96,39 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
         weights = columns[WEIGHT].to_numpy(zero_copy_only=False).astype(np.float64)
         bad_weight = ~invalid & ~(np.isfinite(weights) & (weights >= 0))
         invalid |= bad_weight
+    labels = bad_label = None
+    if spec.label_column:
+        labels = columns[LABEL].to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
+        bad_label = ~invalid & ~_valid_labels(labels, spec.num_classes)
+        invalid |= bad_label
     if spec.handle_invalid == "error" and invalid.any():
-        _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid)
+        _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, labels, bad_label)
     valid = ~invalid
     rows = np.flatnonzero(valid)
     if spec.is_vector and (types[rows] == 0).any():
         features = _csr(flat, offsets, lengths, rows, types, columns[INDICES], spec.n_features)
     else:
         features = _dense(flat, offsets, rows, spec.n_features, all_valid=len(rows) == len(valid))
-    return DecodedBatch(features, weights[rows], valid, int(invalid.sum()))
+    holdout = None
+    if spec.holdout_column:
+        holdout = np.asarray(columns[HOLDOUT].fill_null(False), dtype=bool)[rows]
+    labels = None if labels is None else labels[rows]
+    return DecodedBatch(features, weights[rows], valid, int(invalid.sum()), labels, holdout)
+
+
+def _valid_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    finite = np.isfinite(labels)
+    if num_classes == 0:
+        return finite
+    return finite & (labels >= 0) & (labels < num_classes) & (labels == np.floor(labels))
+
+
+def _label_expectation(num_classes: int) -> str:
+    if num_classes == 0:
+        return "a finite number"
+    if num_classes == 2:
+        return "0 or 1"
+    return f"an integer in 0..{num_classes - 1} (numClasses={num_classes})"
 
 
 def _rows_with_non_finite(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -106,7 +140,7 @@ def _rows_with_non_finite(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return cumulative[relative[1:]] > cumulative[relative[:-1]]
 
 
-def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid) -> None:
+def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, labels, bad_label) -> None:
     if null.any():
         column, problem = spec.column, f"{int(null.sum())} row(s) are null"
     elif bad_dim.any():
@@ -115,6 +149,13 @@ def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid) ->
         column = spec.column
     elif non_finite.any():
         column, problem = spec.column, f"{int(non_finite.sum())} row(s) contain NaN or infinity"
+    elif bad_label is not None and bad_label.any():
+        found = labels[np.argmax(bad_label)]
+        column = spec.label_column
+        problem = (
+            f"{int(bad_label.sum())} row(s) have an invalid label (first: {'null or NaN' if np.isnan(found) else found}), "
+            f"expected {_label_expectation(spec.num_classes)}"
+        )
     else:
         column = spec.weight_column
         problem = f"{int(invalid.sum())} row(s) have a null, negative, NaN or infinite weight"

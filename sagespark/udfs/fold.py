@@ -36,7 +36,10 @@ def fold_partition(
             continue
         decoded = decode(dict(zip(batch.schema.names, batch.columns)), spec, partition)
         state = new_state(partition) if state is None else state
-        state.update(decoded.features, decoded.weights)
+        if decoded.labels is None:
+            state.update(decoded.features, decoded.weights)
+        else:
+            state.update(decoded.features, decoded.weights, labels=decoded.labels, holdout=decoded.holdout)
         rows += len(decoded.weights)
         skipped += decoded.skipped
     if state is not None:

@@ -1,0 +1,402 @@
+"""What LinearLearnerClassifier (sagespark.classification) and LinearLearnerRegressor
+(sagespark.regression) share: SageMaker's linear learner params, the epoch loop and
+the Model base. The algorithm lives in sagespark.streaming.linear.
+
+A fit:
+1. Normalization from the first ``numPointForScaler`` rows (one small ``limit`` job, as
+   SageMaker's scaler sample): feature mean/std, the label's for regression, class
+   weights.
+2. Epochs: each is one fold over the data; every partition starts from the model the
+   last epoch merged and the merge averages parameters and optimizer moments by rows
+   trained. After an epoch the loop stops when the pass already converged (the
+   progressive loss curve flattened within ``earlyStoppingTolerance`` over its last
+   half: the common case on large data, one pass), or when the best selection loss did
+   not improve by ``earlyStoppingTolerance`` (relative) for ``earlyStoppingPatience``
+   epochs, or after ``epochs``.
+3. finalize selects the model and calibrates the threshold from the last epoch's
+   metrics (no extra pass).
+
+``solver='exact'`` (regressor only) replaces 2-3 by one pass of exact sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sagespark.kernels import Features
+from sagespark.kernels.linalg import matmul
+from sagespark.spark.features import feature_spec
+from sagespark.spark.fold import _collect_arrow, fold_dataset
+from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
+from sagespark.spark.params import HasInputParams, stable_default_seed
+from sagespark.streaming import State, state_from_bytes
+from sagespark.streaming.linear import (
+    ExactLeastSquares,
+    LinearLearnerState,
+    LinearSolution,
+    TrainingConfig,
+    initial_weights,
+    normalization_from_sample,
+    packed_hyperparameters,
+)
+from sagespark.udfs.arrow import HOLDOUT, FeatureSpec, decode
+
+AUTO = "auto"
+DEFAULT_NUM_MODELS = 32
+DEFAULT_LEARNING_RATE = 0.01
+DEFAULT_LR_STEP, DEFAULT_LR_FACTOR, DEFAULT_LR_MIN = 100, 0.99, 1e-5
+# SageMaker loss names -> kernel loss names
+LOSS_NAMES = {
+    "squared_loss": "squared", "absolute_loss": "absolute", "huber_loss": "huber", "quantile_loss": "quantile",
+    "eps_insensitive_squared_loss": "eps_squared", "eps_insensitive_absolute_loss": "eps_absolute",
+    "logistic": "logistic", "hinge_loss": "hinge", "softmax_loss": "softmax",
+}  # fmt: skip
+PREDICTOR_LOSSES = {
+    "regressor": ("squared_loss", "absolute_loss", "huber_loss", "quantile_loss", "eps_insensitive_squared_loss",
+                  "eps_insensitive_absolute_loss"),
+    "binary_classifier": ("logistic", "hinge_loss"),
+    "multiclass_classifier": ("softmax_loss",),
+}  # fmt: skip
+
+
+def _auto_or_float(value: Any) -> str | float:
+    if isinstance(value, str):
+        if value != AUTO:
+            return float(value)
+        return value
+    return TypeConverters.toFloat(value)
+
+
+def _auto_or_int(value: Any) -> str | int:
+    if isinstance(value, str) and value == AUTO:
+        return value
+    return TypeConverters.toInt(value)
+
+
+def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
+    numModels = _param("numModels", "models trained in parallel, each with its own learning rate, wd and l1 "
+                       f"('auto': {DEFAULT_NUM_MODELS})", _auto_or_int)  # fmt: skip
+    miniBatchSize = _param("miniBatchSize", "rows per SGD step (> 0)", TypeConverters.toInt)
+    epochs = _param("epochs", "the most passes over the data (> 0)", TypeConverters.toInt)
+    loss = _param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
+                  f"{sorted(LOSS_NAMES)}", TypeConverters.toString)  # fmt: skip
+    optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum) or 'rmsprop'", TypeConverters.toString)
+    learningRate = _param("learningRate", f"step size of model 0 ('auto': {DEFAULT_LEARNING_RATE}); the other "
+                          "models use 0.1x to 3.2x of it", _auto_or_float)  # fmt: skip
+    beta1 = _param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
+    beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay ('auto': 0.999)", _auto_or_float)
+    momentum = _param("momentum", "sgd momentum ('auto': 0.9)", _auto_or_float)
+    l1 = _param("l1", "L1 penalty (proximal step) of model 0 ('auto': 0, the others spread over [1e-7, 1e-3) or 0)",
+                _auto_or_float)  # fmt: skip
+    wd = _param("wd", "L2 penalty (weight decay) of model 0 ('auto': 0, the others spread over [1e-7, 1e-2))",
+                _auto_or_float)  # fmt: skip
+    useBias = _param("useBias", "fit an intercept", TypeConverters.toBoolean)
+    useLrScheduler = _param("useLrScheduler", "decay the learning rate with the step count", TypeConverters.toBoolean)
+    lrSchedulerStep = _param("lrSchedulerStep", f"steps between decays ('auto': {DEFAULT_LR_STEP})", _auto_or_int)
+    lrSchedulerFactor = _param("lrSchedulerFactor", f"decay factor ('auto': {DEFAULT_LR_FACTOR})", _auto_or_float)
+    lrSchedulerMinimumLr = _param("lrSchedulerMinimumLr", f"learning-rate floor ('auto': {DEFAULT_LR_MIN})",
+                                  _auto_or_float)  # fmt: skip
+    normalizeData = _param("normalizeData", "scale features to unit variance (on a sample) before training",
+                           TypeConverters.toBoolean)  # fmt: skip
+    unbiasData = _param("unbiasData", "centre features: 'auto' (when the scaler sample is at least half "
+                        "non-zero), 'true' or 'false'", TypeConverters.toString)  # fmt: skip
+    numPointForScaler = _param("numPointForScaler", "rows of the scaler sample (> 0)", TypeConverters.toInt)
+    earlyStoppingPatience = _param("earlyStoppingPatience", "epochs without improvement before stopping (> 0)",
+                                   TypeConverters.toInt)  # fmt: skip
+    earlyStoppingTolerance = _param("earlyStoppingTolerance", "relative improvement that counts (> 0)",
+                                    TypeConverters.toFloat)  # fmt: skip
+    initMethod = _param("initMethod", "'uniform' (initScale), 'normal' (initSigma) or 'zero'", TypeConverters.toString)
+    initScale = _param("initScale", "half-width of the uniform initial weights", TypeConverters.toFloat)
+    initSigma = _param("initSigma", "standard deviation of the normal initial weights", TypeConverters.toFloat)
+    initBias = _param("initBias", "initial intercept", TypeConverters.toFloat)
+    validationIndicatorCol = _param("validationIndicatorCol", "boolean column: true marks validation rows, used "
+                                    "for model selection and not trained on", TypeConverters.toString)  # fmt: skip
+    validationFraction = _param("validationFraction", "fraction of rows held out (at random, seeded) for model "
+                                "selection; 0 with no validation rows: select on the progressive loss of the "
+                                "training rows", TypeConverters.toFloat)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            labelCol="label", predictionCol="prediction", numModels=AUTO, miniBatchSize=1000, epochs=15, loss=AUTO,
+            optimizer=AUTO, learningRate=AUTO, beta1=AUTO, beta2=AUTO, momentum=AUTO, l1=AUTO, wd=AUTO,
+            useBias=True, useLrScheduler=True, lrSchedulerStep=AUTO, lrSchedulerFactor=AUTO,
+            lrSchedulerMinimumLr=AUTO, normalizeData=True, unbiasData=AUTO, numPointForScaler=10_000,
+            earlyStoppingPatience=3, earlyStoppingTolerance=0.001, initMethod="uniform", initScale=0.07,
+            initSigma=0.01, initBias=0.0, validationFraction=0.0, seed=stable_default_seed(self),
+        )  # fmt: skip
+
+    def _get(self, name: str, auto: Any = None) -> Any:
+        value = self.getOrDefault(self.getParam(name))
+        return auto if value == AUTO else value
+
+    def _validation_column(self) -> str | None:
+        if not self.isDefined(self.validationIndicatorCol):
+            return None
+        return self.getOrDefault(self.validationIndicatorCol) or None
+
+
+@dataclass(frozen=True)
+class LinearLearnerSummary(FitSummary):
+    """FitSummary plus the passes made and, per pass, the best packed model's mean
+    selection loss (the early-stopping curve)."""
+
+    numEpochs: int = 1
+    objectiveHistory: tuple[float, ...] = ()
+
+
+class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
+    PREDICTOR: ClassVar[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._validation_data: DataFrame | None = None
+
+    # ----------------------------------------------------------------- API
+    def setValidationData(self, dataset: DataFrame | None) -> "_LinearLearnerEstimator":
+        """Rows for model selection and calibration, scored but never trained on (not a
+        Param: not saved with the estimator)."""
+        self._validation_data = dataset
+        return self
+
+    def copy(self, extra: dict | None = None) -> "_LinearLearnerEstimator":
+        copied = super().copy(extra)
+        copied._validation_data = self._validation_data
+        return copied
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _predictor(self, num_classes: int) -> str:
+        return self.PREDICTOR
+
+    def _num_classes(self, dataset: DataFrame) -> int:
+        """0 for regression; the classifier's class count."""
+        return 0
+
+    def _loss_parameter(self, loss: str) -> float:
+        return 0.0
+
+    def _positive_weight(self) -> float | str:
+        return 1.0
+
+    def _balance_multiclass(self) -> bool:
+        return False
+
+    def _exact_solver(self) -> bool:
+        return False
+
+    # ----------------------------------------------------------------- the fit
+    def _input(self, dataset: DataFrame, n_features: int | None, num_classes: int = 0):
+        features_col, features_cols, weight, handle_invalid = self._input_settings()
+        indicator = self._validation_column()
+        holdout = (F.col(indicator), indicator) if indicator else None
+        return feature_spec(dataset, features_col, features_cols, weight, handle_invalid, n_features,
+                            self.getLabelCol(), num_classes, holdout)  # fmt: skip
+
+    def _labelled_input(self, dataset: DataFrame) -> tuple[DataFrame, list[Column], FeatureSpec]:
+        """The rows to fold (training and validation rows, already selected) and their spec."""
+        initial = self.getInitialModel()
+        num_classes = initial.numClasses if initial is not None else self._num_classes(dataset)
+        n_features = initial.numFeatures if initial is not None else None
+        columns, spec = self._input(dataset, n_features, num_classes)
+        selected = dataset.select(*columns)
+        if self._validation_data is not None:
+            v_columns, _ = self._input(self._validation_data, spec.n_features, spec.num_classes)
+            validation = self._validation_data.select(*v_columns).withColumn(HOLDOUT, F.lit(True))
+            if not spec.holdout_column:
+                selected = selected.withColumn(HOLDOUT, F.lit(False))
+            selected = selected.unionByName(validation)
+            spec = FeatureSpec(spec.is_vector, spec.n_features, spec.column, spec.weight_column, spec.handle_invalid,
+                               spec.label_column, spec.num_classes, spec.holdout_column or "validation data")  # fmt: skip
+        return selected, [F.col(name) for name in spec.fields], spec
+
+    def _has_validation(self) -> bool:
+        return bool(self._validation_column() or self._validation_data is not None or self._fraction() > 0)
+
+    def _fraction(self) -> float:
+        fraction = self.getOrDefault(self.validationFraction)
+        if not 0 <= fraction < 1:
+            raise ValueError(f"validationFraction must be in [0, 1), got {fraction}")
+        return fraction
+
+    def _fit_pass(self, dataset: DataFrame) -> PassResult:
+        rows, columns, spec = self._labelled_input(dataset)
+        if self._exact_solver():
+            return self._exact_pass(rows, columns, spec)
+        start = self._start_state(rows, columns, spec)
+        history: list[float] = []
+        best, stale = np.inf, 0
+        patience, tolerance = self.getOrDefault(self.earlyStoppingPatience), self.getOrDefault(self.earlyStoppingTolerance)
+        state, result = start, None
+        for _ in range(self.getOrDefault(self.epochs)):
+            result = fold_dataset(rows, columns, spec, partial(_partition_state, start=state.to_bytes()),
+                                  state_bytes=_state_bytes(state))  # fmt: skip
+            state = result.state
+            state.epochs += 1
+            loss = state.best_selection_loss()
+            history.append(loss)
+            if loss < best * (1 - tolerance) if np.isfinite(best) else np.isfinite(loss):
+                best, stale = loss, 0
+            else:
+                stale += 1
+            if stale >= patience or state.converged_within_pass(tolerance):
+                break
+        return PassResult(state, self._summary(result.rows, result.skipped, len(history), history))
+
+    def _exact_pass(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> PassResult:
+        empty = ExactLeastSquares(spec.n_features, self._fraction(), self.getSeed())
+        result = fold_dataset(rows, columns, spec, partial(_partition_state, start=empty.to_bytes()),
+                              state_bytes=8 * (spec.n_features + 1) ** 2 * 2)  # fmt: skip
+        state, n, skipped = result.state, result.rows, result.skipped
+        initial = self.getInitialModel()
+        if initial is not None:
+            if not isinstance(initial._state, ExactLeastSquares):
+                raise ValueError("an initial model trained with solver='sgd' cannot continue with solver='exact'")
+            state = initial._state.merge(state)
+        return PassResult(state, self._summary(n, skipped, 1, []))
+
+    def _summary(self, rows: int, skipped: int, epochs: int, history: list[float]) -> LinearLearnerSummary:
+        initial = self.getInitialModel()
+        if initial is not None:
+            rows += initial.summary.numRows
+            skipped += initial.summary.numRowsSkipped
+        return LinearLearnerSummary(rows, skipped, epochs, tuple(float(h) for h in history))
+
+    def _start_state(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> LinearLearnerState:
+        """The first epoch's start: the initial model's parameters (continued training),
+        else fresh weights and a normalization from the scaler sample."""
+        initial = self.getInitialModel()
+        if initial is not None:
+            if not isinstance(initial._state, LinearLearnerState):
+                raise ValueError("an initial model trained with solver='exact' cannot continue with SGD")
+            return initial._state.for_partition(0)
+        config = self._config(spec)
+        x, y, w = self._scaler_sample(rows, columns, spec)
+        norm = normalization_from_sample(
+            x, y, w, config.predictor, config.classes, self.getOrDefault(self.normalizeData),
+            self.getOrDefault(self.unbiasData), self._normalize_label(), self._positive_weight(),
+            self._balance_multiclass(),
+        )  # fmt: skip
+        models = self._get("numModels", DEFAULT_NUM_MODELS)
+        lr, wd, l1 = packed_hyperparameters(
+            models, self._get("learningRate", DEFAULT_LEARNING_RATE), self._get("wd"), self._get("l1")
+        )
+        outputs = models * config.classes
+        weights = initial_weights(spec.n_features, outputs, self.getOrDefault(self.initMethod),
+                                  self.getOrDefault(self.initScale), self.getOrDefault(self.initSigma), self.getSeed())  # fmt: skip
+        bias = np.full(outputs, self.getOrDefault(self.initBias))
+        return LinearLearnerState(config, norm, lr, wd, l1, weights, bias)
+
+    def _normalize_label(self) -> bool:
+        return False
+
+    def _config(self, spec: FeatureSpec) -> TrainingConfig:
+        predictor = self._predictor(spec.num_classes)
+        loss = self.getOrDefault(self.loss)
+        if loss == AUTO:
+            loss = PREDICTOR_LOSSES[predictor][0]
+        if loss not in PREDICTOR_LOSSES[predictor]:
+            raise ValueError(f"loss {loss!r} does not apply to a {predictor}; use one of {PREDICTOR_LOSSES[predictor]}")
+        optimizer = self._get("optimizer", "adam")
+        scheduled = self.getOrDefault(self.useLrScheduler)
+        beta1 = self._get("momentum", 0.9) if optimizer == "sgd" else self._get("beta1", 0.9)
+        return TrainingConfig(
+            predictor=predictor, loss=LOSS_NAMES[loss], loss_parameter=self._loss_parameter(loss),
+            classes=spec.num_classes if predictor == "multiclass_classifier" else 1, optimizer=optimizer,
+            beta1=beta1, beta2=self._get("beta2", 0.999), eps=1e-8, mini_batch_size=self.getOrDefault(self.miniBatchSize),
+            use_bias=self.getOrDefault(self.useBias),
+            lr_step=self._get("lrSchedulerStep", DEFAULT_LR_STEP) if scheduled else 0,
+            lr_factor=self._get("lrSchedulerFactor", DEFAULT_LR_FACTOR),
+            lr_min=self._get("lrSchedulerMinimumLr", DEFAULT_LR_MIN), holdout_fraction=self._fraction(),
+            has_validation=self._has_validation(), seed=self.getSeed(),
+        )  # fmt: skip
+
+    def _scaler_sample(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec):
+        """The first numPointForScaler valid rows (one small job reading only the
+        partitions it needs); invalid rows are left to the pass to report or skip."""
+        count = self.getOrDefault(self.numPointForScaler)
+        if count < 1:
+            raise ValueError(f"numPointForScaler must be > 0, got {count}")
+        table = _collect_arrow(rows.select(*columns).limit(count))
+        if table.num_rows == 0:
+            raise ValueError("the dataset is empty: there are no rows to fit")
+        arrays = {name: table.column(name).combine_chunks() for name in spec.fields}
+        sample_spec = FeatureSpec(spec.is_vector, spec.n_features, spec.column, spec.weight_column, "skip",
+                                  spec.label_column, spec.num_classes, spec.holdout_column)  # fmt: skip
+        decoded = decode(arrays, sample_spec, 0)
+        if len(decoded.weights) == 0:
+            raise ValueError(f"no valid rows among the first {count} rows for the scaler sample")
+        return decoded.features, decoded.labels, decoded.weights
+
+    def _state_bytes(self, spec: FeatureSpec) -> int | None:
+        return None
+
+
+def _state_bytes(state: LinearLearnerState) -> int:
+    return 8 * 3 * state.wt.size + 8 * state.histogram.size
+
+
+def _partition_state(partition: int, start: bytes) -> State:
+    return state_from_bytes(start).for_partition(partition)
+
+
+class _LinearLearnerModel(StateModel, _LinearLearnerParams):
+    """The selected linear model; keeps the state (every packed model and its metrics)."""
+
+    _summary: LinearLearnerSummary
+
+    @property
+    def numFeatures(self) -> int:
+        return self._state.n_features
+
+    @property
+    def numClasses(self) -> int:
+        return 0
+
+    def _model_metadata(self) -> dict:
+        summary = self._summary
+        return {**super()._model_metadata(), "epochs": summary.numEpochs, "history": list(summary.objectiveHistory)}
+
+    @classmethod
+    def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "_LinearLearnerModel":
+        model = super()._from_saved(arrays, metadata)
+        summary = model._summary
+        model._summary = LinearLearnerSummary(summary.numRows, summary.numRowsSkipped, int(metadata["epochs"]),
+                                              tuple(float(h) for h in metadata["history"]))  # fmt: skip
+        return model
+
+    def _linear_input(self, dataset: DataFrame) -> tuple[list[Column], FeatureSpec]:
+        features_col, features_cols, _, handle_invalid = self._input_settings()
+        return feature_spec(dataset, features_col, features_cols, None, handle_invalid, self.numFeatures)
+
+
+def linear_scores(x: Features, coefficients: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """x coefficients^T + intercepts (rows x K), CSR rows never densified."""
+    return matmul(x, coefficients.T) + intercepts
+
+
+def packed_model_rows(state: LinearLearnerState, solution: LinearSolution) -> list[dict[str, float]]:
+    metrics = solution.metrics
+    rows = []
+    for m in range(len(state.lr)):
+        row = {"model": m, "learningRate": float(state.lr[m]), "wd": float(state.wd[m]), "l1": float(state.l1[m]),
+               "loss": float(metrics.loss[m]), "criterion": float(metrics.criterion[m])}  # fmt: skip
+        if np.isfinite(metrics.threshold[m]):
+            row["threshold"] = float(metrics.threshold[m])
+        if metrics.accuracy is not None:
+            row["accuracy"] = float(metrics.accuracy[m])
+        if metrics.mse is not None:
+            row["mse"] = float(metrics.mse[m])
+        rows.append(row)
+    return rows

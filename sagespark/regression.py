@@ -1,0 +1,185 @@
+"""Regressors: LinearLearnerRegressor (SageMaker's linear learner, and an exact ridge
+solver), with MLlib's ``prediction`` output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark import keyword_only
+from pyspark.ml.linalg import DenseVector
+from pyspark.ml.param import TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+
+from sagespark.kernels import Features
+from sagespark.linear_learner import (
+    AUTO,
+    _LinearLearnerEstimator,
+    _LinearLearnerModel,
+    _LinearLearnerParams,
+    _param,
+    linear_scores,
+    packed_model_rows,
+)
+from sagespark.spark.scoring import add_scores
+from sagespark.streaming.linear import ExactLeastSquares
+
+SOLVERS = ("sgd", "exact")
+
+
+class _RegressorParams(_LinearLearnerParams):
+    solver = _param("solver", "'sgd': SageMaker's packed SGD models; 'exact': exact least squares with an L2 "
+                    "penalty (regParam) from one pass of exact sums (d x d memory)", TypeConverters.toString)  # fmt: skip
+    regParam = _param("regParam", "exact solver: L2 penalty r of 1/(2W) sum w (y - x b - c)^2 + r/2 |b|^2 (>= 0)",
+                      TypeConverters.toFloat)  # fmt: skip
+    regParamGrid = _param("regParamGrid", "exact solver: candidate regParams; when set, the one with the lowest "
+                          "validation MSE is used", TypeConverters.toListFloat)  # fmt: skip
+    normalizeLabel = _param("normalizeLabel", "sgd: standardize the label for training ('auto': yes)",
+                            TypeConverters.toString)  # fmt: skip
+    huberDelta = _param("huberDelta", "huber_loss: quadratic within this distance (label units, > 0)",
+                        TypeConverters.toFloat)  # fmt: skip
+    quantile = _param("quantile", "quantile_loss: the quantile, in (0, 1)", TypeConverters.toFloat)
+    lossInsensitivity = _param("lossInsensitivity", "eps-insensitive losses: the dead zone (label units, > 0)",
+                               TypeConverters.toFloat)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(solver="sgd", regParam=0.0, regParamGrid=[], normalizeLabel=AUTO, huberDelta=1.0,
+                         quantile=0.5, lossInsensitivity=0.01)  # fmt: skip
+
+
+_REGRESSOR_FINALIZE = frozenset({"regParam", "regParamGrid", "predictionCol"})
+
+
+class LinearLearnerRegressor(_LinearLearnerEstimator, _RegressorParams, DefaultParamsReadable, DefaultParamsWritable):
+    """SageMaker's linear learner for regression (squared, absolute, huber, quantile and
+    eps-insensitive losses), or with ``solver='exact'`` ridge regression from exact
+    one-pass sums, where regParam is finalize-time (fitMultiple serves a whole regParam
+    grid with one pass).
+
+    >>> model = LinearLearnerRegressor(solver="exact", regParamGrid=[0, 0.01, 0.1],
+    ...                                validationFraction=0.2).fit(df)    # doctest: +SKIP
+    >>> model.regParamChosen, model.coefficients                         # doctest: +SKIP
+    """
+
+    PREDICTOR = "regressor"
+    FINALIZE_PARAMS = _REGRESSOR_FINALIZE
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "LinearLearnerRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _exact_solver(self) -> bool:
+        solver = self.getOrDefault(self.solver)
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        return solver == "exact"
+
+    def _normalize_label(self) -> bool:
+        value = self.getOrDefault(self.normalizeLabel)
+        if value not in (AUTO, "true", "false"):
+            raise ValueError(f"normalizeLabel must be 'auto', 'true' or 'false', got {value!r}")
+        return value != "false"
+
+    def _loss_parameter(self, loss: str) -> float:
+        if loss == "huber_loss":
+            return self.getOrDefault(self.huberDelta)
+        if loss == "quantile_loss":
+            q = self.getOrDefault(self.quantile)
+            if not 0 < q < 1:
+                raise ValueError(f"quantile must be in (0, 1), got {q}")
+            return q
+        if loss.startswith("eps_insensitive"):
+            return self.getOrDefault(self.lossInsensitivity)
+        return 0.0
+
+    def _model_class(self):
+        return LinearLearnerRegressionModel
+
+
+@dataclass(frozen=True)
+class _RegressionSolution:
+    coefficients: np.ndarray
+    intercept: float
+    reg_param: float  # exact solver's chosen regParam (nan for sgd)
+    validation_mse: np.ndarray  # exact: per regParam candidate
+
+
+class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
+    """The selected regression model (sgd) or the ridge solution (exact); keeps the
+    state, so ``finalize(regParam=...)`` re-solves an exact model without data."""
+
+    FINALIZE_PARAMS = _REGRESSOR_FINALIZE
+
+    def _finalized(self) -> "LinearLearnerRegressionModel":
+        self._solution
+        return self
+
+    @property
+    def _exact(self) -> bool:
+        return isinstance(self._state, ExactLeastSquares)
+
+    @property
+    def _solution(self) -> _RegressionSolution:
+        grid = tuple(self.getOrDefault(self.regParamGrid)) or (self.getOrDefault(self.regParam),)
+        cached = getattr(self, "_cached_solution", None)
+        if cached is None or cached[0] != grid:
+            if self._exact:
+                beta, intercept, chosen, errors = self._state.finalize(grid)
+                solution = _RegressionSolution(beta, intercept, chosen, errors)
+            else:
+                selected = self._state.finalize()
+                solution = _RegressionSolution(selected.coefficients[0], float(selected.intercepts[0]), float("nan"),
+                                               np.array([]))  # fmt: skip
+                self._selected = selected
+            cached = (grid, solution)
+            self._cached_solution = cached
+        return cached[1]
+
+    @property
+    def coefficients(self) -> DenseVector:
+        return DenseVector(self._solution.coefficients)
+
+    @property
+    def intercept(self) -> float:
+        return self._solution.intercept
+
+    @property
+    def regParamChosen(self) -> float:
+        """Exact solver: the regParam in use (the best of regParamGrid when set)."""
+        return self._solution.reg_param
+
+    @property
+    def validationMSE(self) -> list[float]:
+        """Exact solver: validation MSE per regParam candidate (nan without validation rows)."""
+        return [float(e) for e in self._solution.validation_mse]
+
+    @property
+    def selectedModel(self) -> int:
+        self._solution
+        return self._selected.selected if not self._exact else 0
+
+    def packedModels(self) -> list[dict[str, float]]:
+        """SGD: every packed model's hyperparameters and validation loss and MSE."""
+        if self._exact:
+            raise ValueError("the exact solver trains no packed models")
+        self._solution
+        return packed_model_rows(self._state, self._selected)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        solution = self._solution
+        scorer = partial(_regress, coefficients=solution.coefficients, intercept=solution.intercept)
+        return add_scores(dataset, self._linear_input(dataset), scorer, {self.getPredictionCol(): ("prediction", pa.float64())})
+
+
+def _regress(x: Features, coefficients: np.ndarray, intercept: float) -> dict[str, np.ndarray]:
+    return {"prediction": linear_scores(x, coefficients[None, :], np.array([intercept]))[:, 0]}
