@@ -42,6 +42,7 @@ from sagespark.streaming.linear import (
     ExactLeastSquares,
     LinearLearnerState,
     LinearSolution,
+    Normalization,
     TrainingConfig,
     initial_weights,
     normalization_from_sample,
@@ -94,7 +95,7 @@ class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSee
                   f"{sorted(LOSS_NAMES)}", TypeConverters.toString)  # fmt: skip
     optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum) or 'rmsprop'", TypeConverters.toString)
     learningRate = _param("learningRate", f"step size of model 0 ('auto': {DEFAULT_LEARNING_RATE}); the other "
-                          "models use 0.1x to 3.2x of it", _auto_or_float)  # fmt: skip
+                          "models use 0.1x to 10x of it", _auto_or_float)  # fmt: skip
     beta1 = _param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
     beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay ('auto': 0.999)", _auto_or_float)
     momentum = _param("momentum", "sgd momentum ('auto': 0.9)", _auto_or_float)
@@ -282,12 +283,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
                 raise ValueError("an initial model trained with solver='exact' cannot continue with SGD")
             return initial._state.for_partition(0)
         config = self._config(spec)
-        x, y, w = self._scaler_sample(rows, columns, spec)
-        norm = normalization_from_sample(
-            x, y, w, config.predictor, config.classes, self.getOrDefault(self.normalizeData),
-            self.getOrDefault(self.unbiasData), self._normalize_label(), self._positive_weight(),
-            self._balance_multiclass(),
-        )  # fmt: skip
+        norm = self._normalization(config, spec.n_features, self._scaler_sample(rows, columns, spec))
         models = self._get("numModels", DEFAULT_NUM_MODELS)
         lr, wd, l1 = packed_hyperparameters(
             models, self._get("learningRate", DEFAULT_LEARNING_RATE), self._get("wd"), self._get("l1")
@@ -300,6 +296,18 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
 
     def _normalize_label(self) -> bool:
         return False
+
+    def _normalization(self, config: TrainingConfig, n_features: int, sample: tuple | None) -> Normalization:
+        """From the scaler sample (x, y, w); without valid rows in it, none (the pass then
+        reports the invalid rows exactly, or trains on the valid rows beyond the sample)."""
+        if sample is None:
+            return Normalization(np.zeros(n_features), np.ones(n_features), False, 0.0, 1.0,
+                                 np.ones(max(config.classes, 2)))  # fmt: skip
+        return normalization_from_sample(
+            *sample, config.predictor, config.classes, self.getOrDefault(self.normalizeData),
+            self.getOrDefault(self.unbiasData), self._normalize_label(), self._positive_weight(),
+            self._balance_multiclass(),
+        )  # fmt: skip
 
     def _config(self, spec: FeatureSpec) -> TrainingConfig:
         predictor = self._predictor(spec.num_classes)
@@ -336,7 +344,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
                                   spec.label_column, spec.num_classes, spec.holdout_column)  # fmt: skip
         decoded = decode(arrays, sample_spec, 0)
         if len(decoded.weights) == 0:
-            raise ValueError(f"no valid rows among the first {count} rows for the scaler sample")
+            return None
         return decoded.features, decoded.labels, decoded.weights
 
     def _state_bytes(self, spec: FeatureSpec) -> int | None:

@@ -163,6 +163,7 @@ class LinearLearnerState(State):
         self.sel_sq, self.sel_abs, self.sel_correct = np.zeros(models), np.zeros(models), np.zeros(models)
         self.histogram = np.zeros((models, 2, bins if self.config.predictor == "binary_classifier" else 0))
         self.curve, self.curve_weight = np.zeros((CURVE_SLOTS, models)), np.zeros(CURVE_SLOTS)
+        self.curve_sq = np.zeros((CURVE_SLOTS, models))
         self.curve_width, self.batches = 1, 0
         return self
 
@@ -251,6 +252,7 @@ class LinearLearnerState(State):
         if len(w) == 0:
             return
         loss = w @ row_loss
+        squares = w @ (row_loss * row_loss)
         self.train_loss += loss
         self.train_weight += float(w.sum())
         slot = self.batches // self.curve_width
@@ -258,13 +260,13 @@ class LinearLearnerState(State):
             self._coarsen_curve()
             slot = self.batches // self.curve_width
         self.curve[slot] += loss
+        self.curve_sq[slot] += squares
         self.curve_weight[slot] += float(w.sum())
 
     def _coarsen_curve(self) -> None:
-        self.curve = np.concatenate([self.curve[0::2] + self.curve[1::2], np.zeros_like(self.curve[: CURVE_SLOTS // 2])])
-        self.curve_weight = np.concatenate(
-            [self.curve_weight[0::2] + self.curve_weight[1::2], np.zeros(CURVE_SLOTS // 2)]
-        )
+        for name in ("curve", "curve_sq", "curve_weight"):
+            values = getattr(self, name)
+            setattr(self, name, np.concatenate([values[0::2] + values[1::2], np.zeros_like(values[: CURVE_SLOTS // 2])]))
         self.curve_width *= 2
 
     def _measure_selection(self, s: np.ndarray, y: np.ndarray, row_loss: np.ndarray, w: np.ndarray) -> None:
@@ -312,9 +314,8 @@ class LinearLearnerState(State):
                      "histogram"):  # fmt: skip
             setattr(merged, name, getattr(self, name) + getattr(other, name))
         width = max(self.curve_width, other.curve_width)
-        merged.curve, merged.curve_weight = _curve_at(self, width)
-        curve, curve_weight = _curve_at(other, width)
-        merged.curve, merged.curve_weight = merged.curve + curve, merged.curve_weight + curve_weight
+        mine, theirs = _curve_at(self, width), _curve_at(other, width)
+        merged.curve, merged.curve_sq, merged.curve_weight = (a + b for a, b in zip(mine, theirs))
         merged.curve_width, merged.batches = width, max(self.batches, other.batches)
         return merged
 
@@ -327,17 +328,25 @@ class LinearLearnerState(State):
 
     def converged_within_pass(self, tolerance: float) -> bool:
         """Whether the best model's progressive loss stopped improving during the pass:
-        the mean over the last quarter of the loss curve is within ``tolerance``
-        (relative) of the quarter before. Needs 16 filled curve slots."""
+        the mean loss over the last quarter of the loss curve improves on the quarter
+        before by at most ``tolerance`` (relative) or two standard errors of the
+        difference (the noise of the two means). Needs 16 filled curve slots."""
         filled = np.flatnonzero(self.curve_weight > 0)
         if len(filled) < 16:
             return False
         quarter = len(filled) // 4
-        last, previous = filled[-quarter:], filled[-2 * quarter : -quarter]
         best = int(np.argmin(self.train_loss))
-        late = self.curve[last, best].sum() / self.curve_weight[last].sum()
-        early = self.curve[previous, best].sum() / self.curve_weight[previous].sum()
-        return bool(early - late <= tolerance * abs(early))
+        (late, late_var), (early, early_var) = (
+            self._curve_mean(filled[-quarter:], best), self._curve_mean(filled[-2 * quarter : -quarter], best)
+        )  # fmt: skip
+        return bool(early - late <= max(tolerance * abs(early), 2 * np.sqrt(late_var + early_var)))
+
+    def _curve_mean(self, slots: np.ndarray, model: int) -> tuple[float, float]:
+        """(mean loss, variance of that mean) over curve slots, for one model."""
+        weight = self.curve_weight[slots].sum()
+        mean = self.curve[slots, model].sum() / weight
+        spread = max(self.curve_sq[slots, model].sum() / weight - mean * mean, 0.0)
+        return float(mean), float(spread / weight)
 
     def metrics(self, criterion: str, f_beta: float = 1.0, target_recall: float = 0.8,
                 target_precision: float = 0.8) -> ModelMetrics:  # fmt: skip
@@ -430,7 +439,7 @@ class LinearLearnerState(State):
 
 
 _ARRAY_FIELDS = ("wt", "bias", "m1", "m2", "bias_m1", "bias_m2", "train_loss", "sel_loss", "sel_sq", "sel_abs",
-                 "sel_correct", "histogram", "curve", "curve_weight")  # fmt: skip
+                 "sel_correct", "histogram", "curve", "curve_sq", "curve_weight")  # fmt: skip
 
 
 def _check_state_shapes(state: LinearLearnerState) -> None:
@@ -447,17 +456,20 @@ def _check_state_shapes(state: LinearLearnerState) -> None:
             raise ValueError(f"linear learner state array '{name}' has shape {array.shape}, expected {shape}")
 
 
-def _curve_at(state: LinearLearnerState, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The state's loss curve re-binned to a (coarser or equal) slot width."""
-    curve, weight = state.curve, state.curve_weight
+def _curve_at(state: LinearLearnerState, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The state's loss curve (sums, sums of squares, weights) re-binned to a coarser
+    or equal slot width."""
+    arrays = (state.curve, state.curve_sq, state.curve_weight)
     factor = width // state.curve_width
     if factor == 1:
-        return curve.copy(), weight.copy()
+        return tuple(a.copy() for a in arrays)
     slots = np.arange(CURVE_SLOTS) // factor
-    coarse = np.zeros_like(curve)
-    np.add.at(coarse, slots, curve)
-    coarse_weight = np.bincount(slots, weight, minlength=CURVE_SLOTS)
-    return coarse, coarse_weight
+    coarse = []
+    for values in arrays:
+        binned = np.zeros_like(values)
+        np.add.at(binned, slots, values)
+        coarse.append(binned)
+    return tuple(coarse)
 
 
 def binary_criterion(histogram: np.ndarray, criterion: str, f_beta: float, target_recall: float,
@@ -642,13 +654,13 @@ _R3_STEPS = np.array([1 / _R3, 1 / _R3**2, 1 / _R3**3])
 def packed_hyperparameters(num_models: int, learning_rate: float, wd: float | None,
                            l1: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(learning rates, wd, l1), one per packed model. Model 0 uses the given values
-    (None, SageMaker's 'auto', means 0 for it); model i > 0 uses learning_rate x 10^[-1, 0.5),
+    (None, SageMaker's 'auto', means 0 for it); model i > 0 uses learning_rate x 10^[-1, 1),
     a given wd or l1 x 10^[-1, 1), and for 'auto' wd 10^[-7, -2) and l1 0 for half the
     models, 10^[-7, -3) for the other half."""
     if num_models < 1:
         raise ValueError(f"numModels must be > 0, got {num_models}")
     u = (0.5 + np.outer(np.arange(num_models), _R3_STEPS)) % 1.0
-    lr = learning_rate * 10 ** (1.5 * u[:, 0] - 1)
+    lr = learning_rate * 10 ** (2 * u[:, 0] - 1)
     wd_values = wd * 10 ** (2 * u[:, 1] - 1) if wd is not None else 10 ** (-7 + 5 * u[:, 1])
     l1_values = (
         l1 * 10 ** (2 * u[:, 2] - 1) if l1 is not None

@@ -8,14 +8,22 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from pyspark.ml.evaluation import ClusteringEvaluator, Evaluator
+from pyspark.ml.evaluation import (
+    BinaryClassificationEvaluator,
+    ClusteringEvaluator,
+    Evaluator,
+    MulticlassClassificationEvaluator,
+    RegressionEvaluator,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param.shared import HasInputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
+from sagespark.classification import LinearLearnerClassifier
 from sagespark.clustering import KMeans
 from sagespark.feature import PCA, RobustScaler, StandardScaler
+from sagespark.regression import LinearLearnerRegressor
 from tests.data import blobs
 
 
@@ -46,6 +54,7 @@ class Case:
     evaluator: Callable[[], Evaluator]
     tolerance: float = 1e-6  # on model_arrays across input layouts
     input_param: str = "featuresCol"  # the vector-column param (MLlib's name for the stage)
+    labels: Callable[[np.ndarray], np.ndarray] | None = None  # supervised stages: the "label" column
 
 
 CASES = [
@@ -93,4 +102,68 @@ CASES = [
         input_param="inputCol",
     )
     for mode in ("regular", "randomized", "fd")
+]
+
+
+def _binary_labels(x: np.ndarray) -> np.ndarray:
+    score = x[:, 0] - 0.5 * x[:, 1]
+    return (score > np.median(score)).astype(float)
+
+
+def _three_classes(x: np.ndarray) -> np.ndarray:
+    return np.digitize(x[:, 0], np.quantile(x[:, 0], [1 / 3, 2 / 3])).astype(float)
+
+
+def _linear_target(x: np.ndarray) -> np.ndarray:
+    return x @ np.array([1.0, -1.0, 0.5, 2.0]) + 3.0 + np.sin(np.arange(len(x)))
+
+
+def _classifier_arrays(model) -> np.ndarray:
+    return np.concatenate([model.coefficientMatrix.toArray().ravel(), model.interceptVector.toArray(),
+                           [model.threshold if model.numClasses == 2 else 0.0]])  # fmt: skip
+
+
+_LINEAR = dict(numModels=4, miniBatchSize=40, epochs=2, seed=3)
+CASES += [
+    Case(
+        name="LinearLearnerClassifier-binary",
+        make=lambda **kw: LinearLearnerClassifier(**_LINEAR, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=9),
+        labels=_binary_labels,
+        model_arrays=_classifier_arrays,
+        grid_param="binaryClassifierModelSelectionCriteria",
+        grid_values=("accuracy", "loss_function"),
+        evaluator=lambda: BinaryClassificationEvaluator(),
+    ),
+    Case(
+        name="LinearLearnerClassifier-multiclass",
+        make=lambda **kw: LinearLearnerClassifier(**_LINEAR, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=10),
+        labels=_three_classes,
+        model_arrays=_classifier_arrays,
+        grid_param="multiclassModelSelectionCriteria",
+        grid_values=("loss_function", "accuracy"),
+        evaluator=lambda: MulticlassClassificationEvaluator(),
+    ),
+    Case(
+        name="LinearLearnerRegressor-sgd",
+        make=lambda **kw: LinearLearnerRegressor(**_LINEAR, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=11),
+        labels=_linear_target,
+        model_arrays=lambda m: np.append(m.coefficients.toArray(), m.intercept),
+        grid_param="epochs",
+        grid_values=(1, 2),
+        evaluator=lambda: RegressionEvaluator(),
+    ),
+    Case(
+        name="LinearLearnerRegressor-exact",
+        make=lambda **kw: LinearLearnerRegressor(solver="exact", **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=12),
+        labels=_linear_target,
+        model_arrays=lambda m: np.append(m.coefficients.toArray(), m.intercept),
+        grid_param="regParam",
+        grid_values=(0.0, 0.5),
+        evaluator=lambda: RegressionEvaluator(),
+        tolerance=1e-9,
+    ),
 ]

@@ -17,14 +17,16 @@ from tests.spark.conformance import CASES
 pytestmark = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 
 
-def frame(spark, x, partitions=3):
-    """Every input layout of the same rows, in one DataFrame (so one partitioning).
-    Values are rounded to multiples of 1/64 so float32 holds them exactly."""
+def frame(spark, x, partitions=3, labels=None):
+    """Every input layout of the same rows, in one DataFrame (so one partitioning), and
+    a "label" column for supervised stages. Values are rounded to multiples of 1/64 so
+    float32 holds them exactly."""
     x = np.round(x * 64) / 64
     d = x.shape[1]
+    label_values = [] if labels is None else [[float(v)] for v in labels]
     rows = [
         (i, Vectors.dense(r), Vectors.sparse(d, {j: v for j, v in enumerate(r) if v != 0}),
-         r.tolist(), r.tolist(), *r.tolist())
+         r.tolist(), r.tolist(), *r.tolist(), *(label_values[i] if labels is not None else []))
         for i, r in enumerate(x)
     ]  # fmt: skip
     xcols = [f"x{j}" for j in range(d)]
@@ -32,13 +34,15 @@ def frame(spark, x, partitions=3):
         [StructField("id", LongType()), StructField("features", VectorUDT()), StructField("sparse", VectorUDT()),
          StructField("arr", ArrayType(DoubleType())), StructField("arrf", ArrayType(FloatType()))]
         + [StructField(c, DoubleType()) for c in xcols]
+        + ([StructField("label", DoubleType())] if labels is not None else [])
     )  # fmt: skip
     return spark.createDataFrame(rows, struct).repartitionByRange(partitions, "id").cache(), xcols
 
 
 @pytest.fixture
 def data(spark, case):
-    return frame(spark, case.data())
+    x = case.data()
+    return frame(spark, x, labels=case.labels(x) if case.labels else None)
 
 
 def test_params_copy_and_uid(case, data):
@@ -120,8 +124,11 @@ def test_empty_partitions(case, data):
 
 def test_handle_invalid(case, spark, data):
     df, _ = data
-    clean = df.select("id", "arr").coalesce(1)
-    bad = spark.createDataFrame([(10_000, None), (10_001, [float("nan")] * len(clean.first()["arr"]))], clean.schema)
+    label = ["label"] if case.labels else []
+    clean = df.select("id", "arr", *label).coalesce(1)
+    nan_row = [float("nan")] * len(clean.first()["arr"])
+    bad = spark.createDataFrame([(10_000, None, *[0.0] * len(label)), (10_001, nan_row, *[0.0] * len(label))],
+                                clean.schema)  # fmt: skip
     dirty = clean.union(bad).coalesce(1)
     with pytest.raises(ValueError) as info:
         case.make(**{case.input_param: "arr"}).fit(dirty)
