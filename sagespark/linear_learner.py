@@ -52,6 +52,10 @@ from sagespark.udfs.arrow import HOLDOUT, FeatureSpec, decode
 
 AUTO = "auto"
 DEFAULT_NUM_MODELS = 32
+# 'auto' numModels packs at most this many bytes of weights and optimizer moments (3
+# doubles per weight): each epoch ships the state to every task and back, so a wide
+# model packs fewer copies (32 up to d = 21,845 for binary; 6 at d = 100,000).
+AUTO_PACKED_BYTES = 16 << 20
 DEFAULT_LEARNING_RATE = 0.01
 DEFAULT_LR_STEP, DEFAULT_LR_FACTOR, DEFAULT_LR_MIN = 100, 0.99, 1e-5
 # SageMaker loss names -> kernel loss names
@@ -88,7 +92,8 @@ def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -
 
 class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
     numModels = _param("numModels", "models trained in parallel, each with its own learning rate, wd and l1 "
-                       f"('auto': {DEFAULT_NUM_MODELS})", _auto_or_int)  # fmt: skip
+                       f"('auto': {DEFAULT_NUM_MODELS}, fewer for wide models: their weights and optimizer moments "
+                       f"stay within {AUTO_PACKED_BYTES >> 20} MiB)", _auto_or_int)  # fmt: skip
     miniBatchSize = _param("miniBatchSize", "rows per SGD step (> 0)", TypeConverters.toInt)
     epochs = _param("epochs", "the most passes over the data (> 0)", TypeConverters.toInt)
     loss = _param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
@@ -247,10 +252,8 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             state.epochs += 1
             loss = state.best_selection_loss()
             history.append(loss)
-            if loss < best * (1 - tolerance) if np.isfinite(best) else np.isfinite(loss):
-                best, stale = loss, 0
-            else:
-                stale += 1
+            improved = np.isfinite(loss) and (not np.isfinite(best) or loss < best * (1 - tolerance))
+            best, stale = (loss, 0) if improved else (best, stale + 1)
             if stale >= patience or state.converged_within_pass(tolerance):
                 break
         return PassResult(state, self._summary(result.rows, result.skipped, len(history), history))
@@ -284,7 +287,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             return initial._state.for_partition(0)
         config = self._config(spec)
         norm = self._normalization(config, spec.n_features, self._scaler_sample(rows, columns, spec))
-        models = self._get("numModels", DEFAULT_NUM_MODELS)
+        models = self._get("numModels") or auto_num_models(spec.n_features, config.classes)
         lr, wd, l1 = packed_hyperparameters(
             models, self._get("learningRate", DEFAULT_LEARNING_RATE), self._get("wd"), self._get("l1")
         )
@@ -347,8 +350,11 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             return None
         return decoded.features, decoded.labels, decoded.weights
 
-    def _state_bytes(self, spec: FeatureSpec) -> int | None:
-        return None
+
+def auto_num_models(n_features: int, classes: int) -> int:
+    """numModels='auto': 32, or fewer so that the packed weights and moments stay
+    within AUTO_PACKED_BYTES."""
+    return int(np.clip(AUTO_PACKED_BYTES // (24 * n_features * classes), 1, DEFAULT_NUM_MODELS))
 
 
 def _state_bytes(state: LinearLearnerState) -> int:

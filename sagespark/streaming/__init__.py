@@ -13,6 +13,7 @@ read back with ``allow_pickle=False``).
 
 from sagespark.streaming.base import State, state_from_bytes
 from sagespark.streaming.kmeans import KMeansSolution, KMeansState
+from sagespark.streaming.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
 from sagespark.streaming.moments import Moments, MomentsSummary
 from sagespark.streaming.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
 from sagespark.streaming.quantiles import FrugalQuantile, QuantileSketches
@@ -21,5 +22,6 @@ from sagespark.streaming.sampling import ReservoirSample, Sample
 __all__ = [
     "State", "state_from_bytes", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
     "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample", "PCAState", "PCASolution",
-    "ExactCovariance", "RandomSignSketch", "FrequentDirections",
+    "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
+    "ExactLeastSquares",
 ]  # fmt: skip

@@ -15,9 +15,12 @@ what model selection needs, accumulated in the same pass:
   multiclass the weight of correct predictions, for regression squared and absolute
   errors in label units. Threshold calibration and selection read only these.
 
-Merging averages the parameters and optimizer moments weighted by the rows each state
-trained on (one epoch of data-parallel training is a fold from the same start, then an
-average) and adds the metrics. ``finalize`` picks a model by a criterion and, for binary
+Merging averages the parameters and optimizer moments (one epoch of data-parallel
+training is a fold from the same start, then an average) and adds the metrics. Each
+feature's weights and moments are averaged by the training weight of the rows that
+touched that feature in each state, the intercepts by all rows trained: for dense rows
+both are the rows trained; for sparse rows a partition that never saw a feature does
+not pull its learned weight back toward the start. ``finalize`` picks a model by a criterion and, for binary
 classifiers, the decision threshold that optimizes it; it never reads data.
 
 ``ExactLeastSquares`` (solver='exact') keeps the exact weighted covariance of (x, y)
@@ -158,6 +161,7 @@ class LinearLearnerState(State):
         """Zero what one pass measures (kept parameters and moments)."""
         models, bins = self.num_models, self.config.bins
         self.trained_weight = 0.0
+        self.touches = np.zeros(self.n_features)  # training weight of the rows touching each feature
         self.train_loss, self.train_weight = np.zeros(models), 0.0
         self.sel_loss, self.sel_weight = np.zeros(models), 0.0
         self.sel_sq, self.sel_abs, self.sel_correct = np.zeros(models), np.zeros(models), np.zeros(models)
@@ -230,7 +234,11 @@ class LinearLearnerState(State):
         outputs = self.wt.shape[1]
         per_output = lambda a: np.repeat(a, c.classes)  # noqa: E731 - models -> outputs
         rows, gw = weight_gradient(x, g, norm.mu, norm.inv_scale, norm.centred)
-        rows = np.arange(self.n_features) if rows is None else rows
+        if rows is None:
+            rows = np.arange(self.n_features)
+            self.touches += total
+        else:
+            self.touches += np.bincount(x.indices, np.repeat(w, np.diff(x.indptr)), minlength=self.n_features)
         optimizer = OPTIMIZERS.index(c.optimizer)
         optimizer_step(rows, gw, self.wt, self.m1, self.m2, per_output(lr), per_output(self.wd), per_output(self.l1),
                        optimizer, c.beta1, c.beta2, c.eps, self.step)  # fmt: skip
@@ -305,9 +313,13 @@ class LinearLearnerState(State):
         total = self.trained_weight + other.trained_weight
         if total > 0:
             a, b = self.trained_weight / total, other.trained_weight / total
-            for name in ("wt", "bias", "m1", "m2", "bias_m1", "bias_m2"):
+            for name in ("bias", "bias_m1", "bias_m2"):
                 setattr(merged, name, a * getattr(self, name) + b * getattr(other, name))
-        merged.trained_weight = total
+        touches = self.touches + other.touches
+        a = np.where(touches > 0, self.touches / np.where(touches > 0, touches, 1.0), 0.5)[:, None]
+        for name in ("wt", "m1", "m2"):
+            setattr(merged, name, a * getattr(self, name) + (1 - a) * getattr(other, name))
+        merged.trained_weight, merged.touches = total, touches
         merged.step = max(self.step, other.step)
         merged.epochs = max(self.epochs, other.epochs)
         for name in ("train_loss", "train_weight", "sel_loss", "sel_weight", "sel_sq", "sel_abs", "sel_correct",
@@ -438,8 +450,15 @@ class LinearLearnerState(State):
         return state
 
 
-_ARRAY_FIELDS = ("wt", "bias", "m1", "m2", "bias_m1", "bias_m2", "train_loss", "sel_loss", "sel_sq", "sel_abs",
+_ARRAY_FIELDS = ("wt", "bias", "m1", "m2", "bias_m1", "bias_m2", "touches", "train_loss", "sel_loss", "sel_sq", "sel_abs",
                  "sel_correct", "histogram", "curve", "curve_sq", "curve_weight")  # fmt: skip
+
+
+def _indicator(x: Features) -> Features:
+    """1 where x is non-zero."""
+    if isinstance(x, CSRMatrix):
+        return CSRMatrix(x.indptr, x.indices, (x.data != 0).astype(np.float64), x.n_cols)
+    return (x != 0).astype(np.float64)
 
 
 def _check_state_shapes(state: LinearLearnerState) -> None:
@@ -692,21 +711,27 @@ def normalization_from_sample(x: Features, y: np.ndarray, w: np.ndarray, predict
     multiclass weights, from the sample's class frequencies.
 
     Features are centred only when ``unbias_data`` says so ('auto': when the sample is at
-    least half non-zero, so centring does not turn sparse data dense). A constant
-    feature keeps scale 1."""
+    least half non-zero, so centring does not turn sparse data dense). Centred features
+    are divided by their standard deviation; features that are not centred by the root
+    mean square of their non-zero values (a hashed indicator keeps scale 1: dividing by
+    its standard deviation would blow up every rare feature, whose frequency a 10,000-row
+    sample cannot estimate). Constant or unseen features keep scale 1."""
     d = x.shape[1]
     total = float(w.sum())
     if total <= 0:
         raise ValueError("the scaler sample has no rows with positive weight")
-    mean = weighted_column_sums(x, w) / total
-    squares = weighted_column_sums(CSRMatrix(x.indptr, x.indices, x.data**2, x.n_cols) if isinstance(x, CSRMatrix) else x * x, w) / total
-    std = np.sqrt(np.maximum(squares - mean * mean, 0.0))
+    squared = CSRMatrix(x.indptr, x.indices, x.data**2, x.n_cols) if isinstance(x, CSRMatrix) else x * x
+    mean, squares = weighted_column_sums(x, w) / total, weighted_column_sums(squared, w) / total
     density = (len(x.data) if isinstance(x, CSRMatrix) else np.count_nonzero(x)) / max(x.shape[0] * d, 1)
     centred = normalize_data and (unbias_data == "true" or (unbias_data == "auto" and density >= 0.5))
+    if centred:
+        spread = np.sqrt(np.maximum(squares - mean * mean, 0.0))
+    else:  # the typical magnitude of a present value: sparse features are scaled, not thinned
+        present = weighted_column_sums(_indicator(x), w)
+        spread = np.sqrt(squares * total / np.where(present > 0, present, 1.0))
+    usable = spread > 1e-12 * np.maximum(np.abs(mean), 1.0)
+    inv_scale = np.where(usable, 1.0 / np.where(usable, spread, 1.0), 1.0) if normalize_data else np.ones(d)
     mu = mean if centred else np.zeros(d)
-    inv_scale = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), 1.0 / np.where(std > 0, std, 1.0), 1.0)
-    if not normalize_data:
-        inv_scale = np.ones(d)
     shift, scale = 0.0, 1.0
     if predictor == "regressor" and normalize_label:
         shift = float(w @ y / total)

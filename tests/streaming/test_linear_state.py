@@ -184,7 +184,8 @@ def test_sparse_data_is_scaled_not_centred_and_weights_return_to_the_raw_space()
     norm = normalization_from_sample(CSRMatrix.from_dense(x), y, np.ones(500), "binary_classifier", 1, True, "auto",
                                      False, "balanced", False)  # fmt: skip
     assert not norm.centred and np.all(norm.mu == 0)
-    np.testing.assert_allclose(1 / norm.inv_scale, x.std(axis=0), rtol=1e-12)
+    present = x != 0
+    np.testing.assert_allclose(1 / norm.inv_scale, np.sqrt((x**2).sum(axis=0) / present.sum(axis=0)), rtol=1e-12)
     assert norm.class_weights[1] == pytest.approx(np.sum(y == 0) / np.sum(y == 1))
     state = train(make_state(6, norm=norm), x, y, 1)
     coefficients, intercepts = state.original_space(0)
@@ -232,3 +233,17 @@ def test_exact_state_takes_sparse_rows():
     dense = ExactLeastSquares(5).update(x, None, y)
     sparse = ExactLeastSquares(5).update(CSRMatrix.from_dense(x), None, y)
     np.testing.assert_allclose(sparse.solve(0.1)[0], dense.solve(0.1)[0], rtol=1e-10)
+
+
+def test_merge_weights_each_feature_by_the_rows_that_touched_it():
+    """Sparse rows: a state that never saw feature 2 must not pull its weight back."""
+    x = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    y = np.array([1.0, 0.0, 1.0])
+    a = make_state(3, models=2).for_partition(0).update(CSRMatrix.from_dense(x[:1]), None, y[:1])
+    b = make_state(3, models=2).for_partition(1).update(CSRMatrix.from_dense(x[1:]), None, y[1:])
+    merged = a.merge(b)
+    np.testing.assert_allclose(merged.touches, [2.0, 2.0, 1.0])
+    np.testing.assert_allclose(merged.wt[2], a.wt[2])  # only a touched feature 2
+    np.testing.assert_allclose(merged.wt[0], (a.wt[0] + b.wt[0]) / 2)  # one touching row each
+    np.testing.assert_allclose(merged.wt[1], b.wt[1])
+    np.testing.assert_allclose(merged.bias, (a.bias + 2 * b.bias) / 3)  # intercepts: all rows
