@@ -161,11 +161,7 @@ class LinearLearnerClassificationModel(_LinearLearnerModel, _ClassifierParams):
         )
         key = (criterion, self.getOrDefault(self.fBeta), self.getOrDefault(self.targetRecall),
                self.getOrDefault(self.targetPrecision))  # fmt: skip
-        cached = getattr(self, "_cached_solution", None)
-        if cached is None or cached[0] != key:
-            cached = (key, self._state.finalize(*key))
-            self._cached_solution = cached
-        return cached[1]
+        return self._finalize_cached(key, lambda: self._state.finalize(*key))
 
     @property
     def numClasses(self) -> int:

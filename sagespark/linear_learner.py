@@ -21,7 +21,7 @@ A fit:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, ClassVar
 
@@ -223,8 +223,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             if not spec.holdout_column:
                 selected = selected.withColumn(HOLDOUT, F.lit(False))
             selected = selected.unionByName(validation)
-            spec = FeatureSpec(spec.is_vector, spec.n_features, spec.column, spec.weight_column, spec.handle_invalid,
-                               spec.label_column, spec.num_classes, spec.holdout_column or "validation data")  # fmt: skip
+            spec = replace(spec, holdout_column=spec.holdout_column or "validation data")
         return selected, [F.col(name) for name in spec.fields], spec
 
     def _has_validation(self) -> bool:
@@ -343,9 +342,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         if table.num_rows == 0:
             raise ValueError("the dataset is empty: there are no rows to fit")
         arrays = {name: table.column(name).combine_chunks() for name in spec.fields}
-        sample_spec = FeatureSpec(spec.is_vector, spec.n_features, spec.column, spec.weight_column, "skip",
-                                  spec.label_column, spec.num_classes, spec.holdout_column)  # fmt: skip
-        decoded = decode(arrays, sample_spec, 0)
+        decoded = decode(arrays, replace(spec, handle_invalid="skip"), 0)
         if len(decoded.weights) == 0:
             return None
         return decoded.features, decoded.labels, decoded.weights

@@ -26,7 +26,7 @@ from sagespark.linear_learner import (
     packed_model_rows,
 )
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming.linear import ExactLeastSquares
+from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
 
 SOLVERS = ("sgd", "exact")
 
@@ -112,6 +112,7 @@ class _RegressionSolution:
     intercept: float
     reg_param: float  # exact solver's chosen regParam (nan for sgd)
     validation_mse: np.ndarray  # exact: per regParam candidate
+    selection: LinearSolution | None  # sgd: the packed-model selection
 
 
 class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
@@ -131,19 +132,15 @@ class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
     @property
     def _solution(self) -> _RegressionSolution:
         grid = tuple(self.getOrDefault(self.regParamGrid)) or (self.getOrDefault(self.regParam),)
-        cached = getattr(self, "_cached_solution", None)
-        if cached is None or cached[0] != grid:
-            if self._exact:
-                beta, intercept, chosen, errors = self._state.finalize(grid)
-                solution = _RegressionSolution(beta, intercept, chosen, errors)
-            else:
-                selected = self._state.finalize()
-                solution = _RegressionSolution(selected.coefficients[0], float(selected.intercepts[0]), float("nan"),
-                                               np.array([]))  # fmt: skip
-                self._selected = selected
-            cached = (grid, solution)
-            self._cached_solution = cached
-        return cached[1]
+        return self._finalize_cached(grid, lambda: self._solve(grid))
+
+    def _solve(self, grid: tuple[float, ...]) -> _RegressionSolution:
+        if self._exact:
+            beta, intercept, chosen, errors = self._state.finalize(grid)
+            return _RegressionSolution(beta, intercept, chosen, errors, None)
+        selection = self._state.finalize()
+        return _RegressionSolution(selection.coefficients[0], float(selection.intercepts[0]), float("nan"),
+                                   np.array([]), selection)  # fmt: skip
 
     @property
     def coefficients(self) -> DenseVector:
@@ -165,15 +162,15 @@ class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
 
     @property
     def selectedModel(self) -> int:
-        self._solution
-        return self._selected.selected if not self._exact else 0
+        selection = self._solution.selection
+        return selection.selected if selection is not None else 0
 
     def packedModels(self) -> list[dict[str, float]]:
         """SGD: every packed model's hyperparameters and validation loss and MSE."""
-        if self._exact:
+        selection = self._solution.selection
+        if selection is None:
             raise ValueError("the exact solver trains no packed models")
-        self._solution
-        return packed_model_rows(self._state, self._selected)
+        return packed_model_rows(self._state, selection)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         solution = self._solution

@@ -189,11 +189,7 @@ class PCAModel(StateModel, _PCAParams):
     def _solution(self) -> PCASolution:
         """The state finalized for the current k and subtractMean (cached per setting)."""
         key = (self.getK(), self.getSubtractMean())
-        cached = getattr(self, "_cached_solution", None)
-        if cached is None or cached[0] != key:
-            cached = (key, self._state.finalize(*key))
-            self._cached_solution = cached
-        return cached[1]
+        return self._finalize_cached(key, lambda: self._state.finalize(*key))
 
     @property
     def numFeatures(self) -> int:

@@ -133,6 +133,15 @@ class StateModel(Model, MLReadable, MLWritable):
     def _finalized(self) -> "StateModel":
         return self
 
+    def _finalize_cached(self, key: tuple, finalize: Callable[[], Any]) -> Any:
+        """``finalize()`` computed once per ``key`` (the finalize-time param values),
+        so properties can read the solution freely."""
+        cached = getattr(self, "_cached_solution", None)
+        if cached is None or cached[0] != key:
+            cached = (key, finalize())
+            self._cached_solution = cached
+        return cached[1]
+
     @property
     def state(self) -> State:
         """The mergeable state behind the model (a copy)."""

@@ -30,13 +30,12 @@ for training and validation rows and solves ridge regression for any regParam.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features, row_slice, take_rows
 from sagespark.kernels.linalg import weighted_column_sums
-from sagespark.kernels.linear import LOSSES, OPTIMIZERS, SOFTMAX, loss_gradient, optimizer_step, scores, weight_gradient
+from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
 from sagespark.streaming.base import State
 from sagespark.streaming.pca import ExactCovariance
 
@@ -187,19 +186,12 @@ class LinearLearnerState(State):
             raise ValueError(f"expected {self.n_features} features, found {x.shape[1]}")
         n = x.shape[0]
         weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        holdout = self._holdout(n, holdout)
+        holdout = held_out_rows(n, holdout, self.config.holdout_fraction, self.config.seed, self.stream, self.batches)
         size = self.config.mini_batch_size
         for start in range(0, n, size):
             stop = min(start + size, n)
             self._mini_batch(row_slice(x, start, stop), weights[start:stop], labels[start:stop], holdout[start:stop])
         return self
-
-    def _holdout(self, n: int, marked: np.ndarray | None) -> np.ndarray:
-        held = np.zeros(n, dtype=bool) if marked is None else np.asarray(marked, dtype=bool)
-        if self.config.holdout_fraction > 0:
-            rng = np.random.default_rng([self.config.seed, self.stream, self.batches])
-            held = held | (rng.random(n) < self.config.holdout_fraction)
-        return held
 
     def _mini_batch(self, x: Features, w: np.ndarray, y: np.ndarray, held: np.ndarray) -> None:
         c, norm = self.config, self.norm
@@ -573,9 +565,7 @@ class ExactLeastSquares(State):
             raise ValueError(f"expected {self.n_features} features, found {x.shape[1]}")
         n = x.shape[0]
         weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        held = np.zeros(n, dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool)
-        if self.holdout_fraction > 0:
-            held = held | (np.random.default_rng([self.seed, self.stream, self.batches]).random(n) < self.holdout_fraction)
+        held = held_out_rows(n, holdout, self.holdout_fraction, self.seed, self.stream, self.batches)
         self.batches += 1
         joined = _append_column(x, np.asarray(labels, dtype=np.float64))
         for target, rows in ((self.train, ~held), (self.validation, held)):
@@ -644,6 +634,16 @@ class ExactLeastSquares(State):
         state = ExactLeastSquares(self.n_features, self.holdout_fraction, self.seed)
         state.stream = partition
         return state
+
+
+def held_out_rows(n: int, marked: np.ndarray | None, fraction: float, seed: int, stream: int,
+                  batch: int) -> np.ndarray:  # fmt: skip
+    """Validation rows of a batch: those marked, plus a random ``fraction`` drawn from
+    (seed, partition, batch index), so every epoch holds out the same rows."""
+    held = np.zeros(n, dtype=bool) if marked is None else np.asarray(marked, dtype=bool)
+    if fraction > 0:
+        held = held | (np.random.default_rng([seed, stream, batch]).random(n) < fraction)
+    return held
 
 
 def _append_column(x: Features, column: np.ndarray) -> Features:
