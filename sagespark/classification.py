@@ -1,5 +1,6 @@
 """Classifiers: LinearLearnerClassifier (SageMaker's linear learner, binary and
-multiclass), with MLlib's output columns.
+multiclass) and FMClassifier (factorization machines, binary), with MLlib's output
+columns.
 
 Binary models output ``rawPrediction`` [-s, s] for the score s, ``probability``
 [1 - p, p] with p = sigmoid(s) (logistic loss only: hinge gives no probability), and
@@ -23,6 +24,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sagespark.factorization import _FMEstimator, _FMModel, _FMParams
 from sagespark.kernels import Features
 from sagespark.linear_learner import (
     _LinearLearnerEstimator,
@@ -218,19 +220,76 @@ class LinearLearnerClassificationModel(_LinearLearnerModel, _ClassifierParams):
         return add_scores(dataset, self._linear_input(dataset), scorer, outputs)
 
 
+def binary_outputs(s: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """MLlib's binary columns for scores s: rawPrediction [-s, s], probability
+    [1 - p, p] with p = sigmoid(s), prediction 1 when p >= threshold."""
+    p = 1.0 / (1.0 + np.exp(-np.clip(s, -700, 700)))
+    return {
+        "raw": np.column_stack([-s, s]),
+        "probability": np.column_stack([1.0 - p, p]),
+        "prediction": (p >= threshold).astype(np.float64),
+    }
+
+
 def _classify(x: Features, coefficients: np.ndarray, intercepts: np.ndarray, threshold: float,
               binary: bool) -> dict[str, np.ndarray]:  # fmt: skip
     s = linear_scores(x, coefficients, intercepts)
     if binary:
-        p = 1.0 / (1.0 + np.exp(-np.clip(s[:, 0], -700, 700)))
-        return {
-            "raw": np.column_stack([-s[:, 0], s[:, 0]]),
-            "probability": np.column_stack([1.0 - p, p]),
-            "prediction": (p >= threshold).astype(np.float64),
-        }
+        return binary_outputs(s[:, 0], threshold)
     shifted = np.exp(s - s.max(axis=1, keepdims=True))
     return {
         "raw": s,
         "probability": shifted / shifted.sum(axis=1, keepdims=True),
         "prediction": s.argmax(axis=1).astype(np.float64),
     }
+
+
+class _FMClassifierParams(_FMParams, HasRawPredictionCol, HasProbabilityCol):
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
+
+
+class FMClassifier(_FMEstimator, _FMClassifierParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Factorization machine for binary classification (log loss), trained in one pass
+    (``maxIter`` passes) of mini-batch Adam over sparse or dense rows; labels 0 or 1.
+    MLlib's param names where the concept is the same, SageMaker's per-term
+    hyperparameters besides (see sagespark.factorization).
+
+    >>> model = FMClassifier(factorSize=8).fit(df)                 # doctest: +SKIP
+    >>> model.intercept, model.linear, model.factors               # doctest: +SKIP
+    """
+
+    PREDICTOR = "binary_classifier"
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "FMClassifier":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return FMClassificationModel
+
+
+class FMClassificationModel(_FMModel, _FMClassifierParams):
+    """rawPrediction [-y, y] for the model's y(x), probability [1 - p, p] with
+    p = sigmoid(y), prediction 1 when p >= 0.5."""
+
+    @property
+    def numClasses(self) -> int:
+        return 2
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        outputs = {self.getRawPredictionCol(): ("raw", VECTOR_ARROW_TYPE)}
+        if self.getProbabilityCol():
+            outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
+        outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        return add_scores(dataset, self._fm_input(dataset), self._scorer(_fm_binary_outputs), outputs)
+
+
+def _fm_binary_outputs(x: Features, s: np.ndarray) -> dict[str, np.ndarray]:
+    return binary_outputs(s)

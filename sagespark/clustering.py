@@ -10,8 +10,7 @@ the data, ``fitMultiple`` serves a whole grid over k from one pass, and
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Sequence
 
@@ -23,7 +22,6 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasAggregationDepth, HasDistanceMeasure, HasPredictionCol, HasSeed
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLReadable, MLWritable
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from sagespark.kernels.kmeans import nearest_centers
 from sagespark.spark.features import feature_spec

@@ -21,7 +21,7 @@ A fit:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any, Callable, ClassVar
 
@@ -35,9 +35,14 @@ from sagespark.kernels import Features
 from sagespark.kernels.linalg import matmul
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _collect_arrow, fold_dataset
-from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
+from sagespark.spark.onepass import (
+    EpochsModel,
+    EpochsSummary,
+    OnePassEstimator,
+    PassResult,
+    partition_start_state,
+)
 from sagespark.spark.params import HasInputParams, stable_default_seed
-from sagespark.streaming import State, state_from_bytes
 from sagespark.streaming.linear import (
     ExactLeastSquares,
     LinearLearnerState,
@@ -98,7 +103,7 @@ class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSee
     epochs = _param("epochs", "the most passes over the data (> 0)", TypeConverters.toInt)
     loss = _param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
                   f"{sorted(LOSS_NAMES)}", TypeConverters.toString)  # fmt: skip
-    optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum) or 'rmsprop'", TypeConverters.toString)
+    optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum), 'rmsprop' or 'adagrad'", TypeConverters.toString)
     learningRate = _param("learningRate", f"step size of model 0 ('auto': {DEFAULT_LEARNING_RATE}); the other "
                           "models use 0.1x to 10x of it", _auto_or_float)  # fmt: skip
     beta1 = _param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
@@ -152,15 +157,6 @@ class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSee
         if not self.isDefined(self.validationIndicatorCol):
             return None
         return self.getOrDefault(self.validationIndicatorCol) or None
-
-
-@dataclass(frozen=True)
-class LinearLearnerSummary(FitSummary):
-    """FitSummary plus the passes made and, per pass, the best packed model's mean
-    selection loss (the early-stopping curve)."""
-
-    numEpochs: int = 1
-    objectiveHistory: tuple[float, ...] = ()
 
 
 class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
@@ -245,7 +241,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         patience, tolerance = self.getOrDefault(self.earlyStoppingPatience), self.getOrDefault(self.earlyStoppingTolerance)
         state, result = start, None
         for _ in range(self.getOrDefault(self.epochs)):
-            result = fold_dataset(rows, columns, spec, partial(_partition_state, start=state.to_bytes()),
+            result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
                                   state_bytes=_state_bytes(state))  # fmt: skip
             state = result.state
             state.epochs += 1
@@ -259,7 +255,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
 
     def _exact_pass(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> PassResult:
         empty = ExactLeastSquares(spec.n_features, self._fraction(), self.getSeed())
-        result = fold_dataset(rows, columns, spec, partial(_partition_state, start=empty.to_bytes()),
+        result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=empty.to_bytes()),
                               state_bytes=8 * (spec.n_features + 1) ** 2 * 2)  # fmt: skip
         state, n, skipped = result.state, result.rows, result.skipped
         initial = self.getInitialModel()
@@ -269,12 +265,12 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             state = initial._state.merge(state)
         return PassResult(state, self._summary(n, skipped, 1, []))
 
-    def _summary(self, rows: int, skipped: int, epochs: int, history: list[float]) -> LinearLearnerSummary:
+    def _summary(self, rows: int, skipped: int, epochs: int, history: list[float]) -> EpochsSummary:
         initial = self.getInitialModel()
         if initial is not None:
             rows += initial.summary.numRows
             skipped += initial.summary.numRowsSkipped
-        return LinearLearnerSummary(rows, skipped, epochs, tuple(float(h) for h in history))
+        return EpochsSummary(rows, skipped, epochs, tuple(float(h) for h in history))
 
     def _start_state(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> LinearLearnerState:
         """The first epoch's start: the initial model's parameters (continued training),
@@ -358,14 +354,10 @@ def _state_bytes(state: LinearLearnerState) -> int:
     return 8 * 3 * state.wt.size + 8 * state.histogram.size
 
 
-def _partition_state(partition: int, start: bytes) -> State:
-    return state_from_bytes(start).for_partition(partition)
-
-
-class _LinearLearnerModel(StateModel, _LinearLearnerParams):
-    """The selected linear model; keeps the state (every packed model and its metrics)."""
-
-    _summary: LinearLearnerSummary
+class _LinearLearnerModel(EpochsModel, _LinearLearnerParams):
+    """The selected linear model; keeps the state (every packed model and its metrics).
+    Its summary's objectiveHistory is the best packed model's mean selection loss per
+    pass (the early-stopping curve)."""
 
     @property
     def numFeatures(self) -> int:
@@ -374,18 +366,6 @@ class _LinearLearnerModel(StateModel, _LinearLearnerParams):
     @property
     def numClasses(self) -> int:
         return 0
-
-    def _model_metadata(self) -> dict:
-        summary = self._summary
-        return {**super()._model_metadata(), "epochs": summary.numEpochs, "history": list(summary.objectiveHistory)}
-
-    @classmethod
-    def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "_LinearLearnerModel":
-        model = super()._from_saved(arrays, metadata)
-        summary = model._summary
-        model._summary = LinearLearnerSummary(summary.numRows, summary.numRowsSkipped, int(metadata["epochs"]),
-                                              tuple(float(h) for h in metadata["history"]))  # fmt: skip
-        return model
 
     def _linear_input(self, dataset: DataFrame) -> tuple[list[Column], FeatureSpec]:
         features_col, features_cols, _, handle_invalid = self._input_settings()

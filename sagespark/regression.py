@@ -1,5 +1,5 @@
 """Regressors: LinearLearnerRegressor (SageMaker's linear learner, and an exact ridge
-solver), with MLlib's ``prediction`` output."""
+solver) and FMRegressor (factorization machines), with MLlib's ``prediction`` output."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pyspark.ml.param import TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 
+from sagespark.factorization import _FMEstimator, _FMModel
 from sagespark.kernels import Features
 from sagespark.linear_learner import (
     AUTO,
@@ -180,3 +181,41 @@ class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
 
 def _regress(x: Features, coefficients: np.ndarray, intercept: float) -> dict[str, np.ndarray]:
     return {"prediction": linear_scores(x, coefficients[None, :], np.array([intercept]))[:, 0]}
+
+
+class FMRegressor(_FMEstimator, DefaultParamsReadable, DefaultParamsWritable):
+    """Factorization machine for regression (squared loss), trained in one pass
+    (``maxIter`` passes) of mini-batch Adam over sparse or dense rows. MLlib's param
+    names where the concept is the same, SageMaker's per-term hyperparameters besides
+    (see sagespark.factorization). Labels are not rescaled: with the default step sizes
+    the intercept moves about 0.01 per mini-batch, so labels far from 0 train faster
+    centred (or with a larger biasLr).
+
+    >>> model = FMRegressor(factorSize=8).fit(df)                  # doctest: +SKIP
+    """
+
+    PREDICTOR = "regressor"
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "FMRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return FMRegressionModel
+
+
+class FMRegressionModel(_FMModel):
+    """prediction = y(x)."""
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        outputs = {self.getPredictionCol(): ("prediction", pa.float64())}
+        return add_scores(dataset, self._fm_input(dataset), self._scorer(_fm_prediction), outputs)
+
+
+def _fm_prediction(x: Features, s: np.ndarray) -> dict[str, np.ndarray]:
+    return {"prediction": s}

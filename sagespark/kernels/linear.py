@@ -29,6 +29,7 @@ step w <- sign(w) max(|w| - lr l1, 0):
     adam     m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt v + eps)
     sgd      m = momentum m - lr g; w += m
     rmsprop  v = rho v + (1-rho) g^2; w -= lr g / (sqrt v + eps)
+    adagrad  v = v + g^2; w -= lr g / (sqrt v + eps)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 from sagespark.kernels.sparse import CSRMatrix, Features
 
 LOSSES = ("squared", "absolute", "huber", "quantile", "eps_squared", "eps_absolute", "logistic", "hinge", "softmax")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 SOFTMAX = LOSSES.index("softmax")
 
 
@@ -72,45 +73,42 @@ def loss_gradient(s: np.ndarray, y: np.ndarray, loss: int, parameter: float, cla
     return row_loss, grad
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True)
 def _pointwise_loss(s, y, loss, p, row_loss, grad):  # pragma: no cover - numba
     b, outputs = s.shape
     for i in range(b):
-        yi = y[i]
         for o in range(outputs):
-            si = s[i, o]
-            r = si - yi
-            a = abs(r)
-            if loss == 0:  # squared
-                value, g = 0.5 * r * r, r
-            elif loss == 1:  # absolute
-                value, g = a, math.copysign(1.0, r) if r != 0 else 0.0
-            elif loss == 2:  # huber
-                if a <= p:
-                    value, g = 0.5 * r * r, r
-                else:
-                    value, g = p * (a - 0.5 * p), math.copysign(p, r)
-            elif loss == 3:  # quantile
-                u = yi - si
-                if u > 0:
-                    value, g = p * u, -p
-                else:
-                    value, g = (p - 1.0) * u, 1.0 - p
-            elif loss == 4:  # eps-insensitive squared
-                e = max(a - p, 0.0)
-                value, g = 0.5 * e * e, math.copysign(e, r)
-            elif loss == 5:  # eps-insensitive absolute
-                value = max(a - p, 0.0)
-                g = math.copysign(1.0, r) if a > p else 0.0
-            elif loss == 6:  # logistic: softplus(s) - y s, stable for large |s|
-                value = max(si, 0.0) + math.log1p(math.exp(-abs(si))) - yi * si
-                g = 1.0 / (1.0 + math.exp(-si)) - yi
-            else:  # hinge
-                t = 2.0 * yi - 1.0
-                value = max(0.0, p - t * si)
-                g = -t if t * si < p else 0.0
-            row_loss[i, o] = value
-            grad[i, o] = g
+            row_loss[i, o], grad[i, o] = pointwise_loss(s[i, o], y[i], loss, p)
+
+
+@numba.njit(cache=True)
+def pointwise_loss(s, y, loss, p):  # pragma: no cover - numba
+    """(value, dL/ds) of loss number ``loss`` (index in LOSSES, not softmax) with
+    parameter p at score s and label y."""
+    r = s - y
+    a = abs(r)
+    if loss == 0:  # squared
+        return 0.5 * r * r, r
+    if loss == 1:  # absolute
+        return a, math.copysign(1.0, r) if r != 0 else 0.0
+    if loss == 2:  # huber
+        if a <= p:
+            return 0.5 * r * r, r
+        return p * (a - 0.5 * p), math.copysign(p, r)
+    if loss == 3:  # quantile
+        u = y - s
+        if u > 0:
+            return p * u, -p
+        return (p - 1.0) * u, 1.0 - p
+    if loss == 4:  # eps-insensitive squared
+        e = max(a - p, 0.0)
+        return 0.5 * e * e, math.copysign(e, r)
+    if loss == 5:  # eps-insensitive absolute
+        return max(a - p, 0.0), math.copysign(1.0, r) if a > p else 0.0
+    if loss == 6:  # logistic: softplus(s) - y s, stable for large |s|
+        return max(s, 0.0) + math.log1p(math.exp(-abs(s))) - y * s, 1.0 / (1.0 + math.exp(-s)) - y
+    t = 2.0 * y - 1.0  # hinge
+    return max(0.0, p - t * s), -t if t * s < p else 0.0
 
 
 @numba.njit(cache=True)
@@ -193,8 +191,11 @@ def optimizer_step(rows, grad, w, m1, m2, lr, wd, l1, optimizer, beta1, beta2, e
             elif optimizer == 1:  # sgd with momentum (beta1)
                 m1[j, o] = beta1 * m1[j, o] - lr[o] * g
                 w[j, o] += m1[j, o]
-            else:  # rmsprop (decay beta2)
+            elif optimizer == 2:  # rmsprop (decay beta2)
                 m2[j, o] = beta2 * m2[j, o] + (1.0 - beta2) * g * g
+                w[j, o] -= lr[o] * g / (math.sqrt(m2[j, o]) + eps)
+            else:  # adagrad
+                m2[j, o] += g * g
                 w[j, o] -= lr[o] * g / (math.sqrt(m2[j, o]) + eps)
             if l1[o] > 0.0:
                 shrink = lr[o] * l1[o]

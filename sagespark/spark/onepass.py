@@ -35,6 +35,16 @@ class FitSummary:
 
 
 @dataclass(frozen=True)
+class EpochsSummary(FitSummary):
+    """FitSummary of an SGD fit: the passes made and, per pass, its objective (the
+    early-stopping curve of the linear learner, the progressive loss of factorization
+    machines)."""
+
+    numEpochs: int = 1
+    objectiveHistory: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class PassResult:
     state: State
     summary: FitSummary
@@ -116,6 +126,12 @@ class OnePassEstimator(Estimator):
         return copied
 
 
+def partition_start_state(partition: int, start: bytes) -> State:
+    """The state a partition's fold starts from in an epoch: the serialized state of the
+    last merge, reset for one partition (``for_partition``)."""
+    return state_from_bytes(start).for_partition(partition)
+
+
 class StateModel(Model, MLReadable, MLWritable):
     """A Model that keeps its State; subclasses set ``_finalized()`` (derive what
     transform needs from the state and the params) and ``numFeatures``."""
@@ -187,3 +203,21 @@ class StateModel(Model, MLReadable, MLWritable):
     def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "StateModel":
         state = state_from_bytes(np.asarray(arrays["state"], dtype=np.uint8).tobytes())
         return cls._from_state(state, FitSummary(int(metadata["rows"]), int(metadata["skipped"])))
+
+
+class EpochsModel(StateModel):
+    """A StateModel whose summary is an EpochsSummary (saved with the model)."""
+
+    _summary: EpochsSummary
+
+    def _model_metadata(self) -> dict:
+        summary = self._summary
+        return {**super()._model_metadata(), "epochs": summary.numEpochs, "history": list(summary.objectiveHistory)}
+
+    @classmethod
+    def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "EpochsModel":
+        model = super()._from_saved(arrays, metadata)
+        summary = model._summary
+        model._summary = EpochsSummary(summary.numRows, summary.numRowsSkipped, int(metadata["epochs"]),
+                                       tuple(float(h) for h in metadata["history"]))  # fmt: skip
+        return model

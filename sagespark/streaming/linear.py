@@ -15,12 +15,9 @@ what model selection needs, accumulated in the same pass:
   multiclass the weight of correct predictions, for regression squared and absolute
   errors in label units. Threshold calibration and selection read only these.
 
-Merging averages the parameters and optimizer moments (one epoch of data-parallel
-training is a fold from the same start, then an average) and adds the metrics. Each
-feature's weights and moments are averaged by the training weight of the rows that
-touched that feature in each state, the intercepts by all rows trained: for dense rows
-both are the rows trained; for sparse rows a partition that never saw a feature does
-not pull its learned weight back toward the start. ``finalize`` picks a model by a criterion and, for binary
+Merging averages the parameters and optimizer moments as sagespark.streaming.sgd
+describes (each feature's weights by the rows that touched it, the intercepts by all
+rows trained) and adds the metrics. ``finalize`` picks a model by a criterion and, for binary
 classifiers, the decision threshold that optimizes it; it never reads data.
 
 ``ExactLeastSquares`` (solver='exact') keeps the exact weighted covariance of (x, y)
@@ -38,6 +35,7 @@ from sagespark.kernels.linalg import weighted_column_sums
 from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
 from sagespark.streaming.base import State
 from sagespark.streaming.pca import ExactCovariance
+from sagespark.streaming.sgd import config_from_arrays, config_to_arrays, touch_weighted_mean, weighted_mean
 
 PREDICTORS = ("regressor", "binary_classifier", "multiclass_classifier")
 BINARY_CRITERIA = ("accuracy", "f_beta", "precision_at_target_recall", "recall_at_target_precision", "loss_function")
@@ -80,16 +78,6 @@ class TrainingConfig:
         if self.mini_batch_size < 1:
             raise ValueError(f"miniBatchSize must be > 0, got {self.mini_batch_size}")
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {f"config_{name}": np.array(value) for name, value in self.__dict__.items()}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "TrainingConfig":
-        values = {}
-        for name, field in cls.__dataclass_fields__.items():
-            value = arrays[f"config_{name}"].item()
-            values[name] = value if field.type != "bool" else bool(value)
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -302,16 +290,14 @@ class LinearLearnerState(State):
                 f"cannot merge linear learner states of different configurations ({self.wt.shape} and {other.wt.shape})"
             )
         merged = LinearLearnerState.from_arrays(self.to_arrays())
-        total = self.trained_weight + other.trained_weight
-        if total > 0:
-            a, b = self.trained_weight / total, other.trained_weight / total
-            for name in ("bias", "bias_m1", "bias_m2"):
-                setattr(merged, name, a * getattr(self, name) + b * getattr(other, name))
-        touches = self.touches + other.touches
-        a = np.where(touches > 0, self.touches / np.where(touches > 0, touches, 1.0), 0.5)[:, None]
+        for name in ("bias", "bias_m1", "bias_m2"):
+            setattr(merged, name, weighted_mean(getattr(self, name), getattr(other, name), self.trained_weight,
+                                                other.trained_weight))  # fmt: skip
         for name in ("wt", "m1", "m2"):
-            setattr(merged, name, a * getattr(self, name) + (1 - a) * getattr(other, name))
-        merged.trained_weight, merged.touches = total, touches
+            setattr(merged, name, touch_weighted_mean(getattr(self, name), getattr(other, name), self.touches,
+                                                      other.touches))  # fmt: skip
+        merged.trained_weight = self.trained_weight + other.trained_weight
+        merged.touches = self.touches + other.touches
         merged.step = max(self.step, other.step)
         merged.epochs = max(self.epochs, other.epochs)
         for name in ("train_loss", "train_weight", "sel_loss", "sel_weight", "sel_sq", "sel_abs", "sel_correct",
@@ -408,7 +394,7 @@ class LinearLearnerState(State):
     def to_arrays(self) -> dict[str, np.ndarray]:
         norm = self.norm
         arrays = {
-            **self.config.to_arrays(),
+            **config_to_arrays(self.config),
             "mu": norm.mu, "inv_scale": norm.inv_scale, "centred": np.array(norm.centred),
             "label_shift": np.array(norm.label_shift), "label_scale": np.array(norm.label_scale),
             "class_weights": norm.class_weights,
@@ -425,7 +411,7 @@ class LinearLearnerState(State):
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "LinearLearnerState":
         state = cls.__new__(cls)
-        state.config = TrainingConfig.from_arrays(arrays)
+        state.config = config_from_arrays(TrainingConfig, arrays)
         state.norm = Normalization(
             np.array(arrays["mu"], dtype=np.float64), np.array(arrays["inv_scale"], dtype=np.float64),
             bool(arrays["centred"]), float(arrays["label_shift"]), float(arrays["label_scale"]),

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 
 from sagespark.cli import generate_blobs, main
 from sagespark.clustering import KMeansModel
