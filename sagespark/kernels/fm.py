@@ -72,22 +72,6 @@ def _row_score(start, stop, indices, data, bias, params, q):  # pragma: no cover
     return bias + linear + 0.5 * (pairs - squares)
 
 
-def fm_gradient(x: Features, bias: float, params: np.ndarray, dloss: np.ndarray) -> tuple[float, np.ndarray]:
-    """(dL/dw0, dL/dparams) of sum_i L_i for per-row dL_i/dy_i = ``dloss`` (dense
-    gradient; the tests' reference for the training kernel)."""
-    x = as_csr(x)
-    grad = np.zeros_like(params)
-    factors = params.shape[1] - 1
-    q = np.empty(factors)
-    for i in range(x.shape[0]):
-        lo, hi = x.indptr[i], x.indptr[i + 1]
-        _row_score(lo, hi, x.indices, x.data, bias, params, q)
-        for j, value in zip(x.indices[lo:hi], x.data[lo:hi]):
-            grad[j, 0] += dloss[i] * value
-            grad[j, 1:] += dloss[i] * value * (q - params[j, 1:] * value)
-    return float(dloss.sum()), grad
-
-
 @numba.njit(cache=True)
 def fm_train(indptr, indices, data, y, weights, loss, batch_size, bias, params, bias_m1, bias_m2, m1, m2,
              lr, wd, bias_lr, bias_wd, optimizer, beta1, beta2, eps, step, touches, progress):  # pragma: no cover

@@ -20,10 +20,10 @@ from pyspark.ml.param.shared import HasInputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
-from sagespark.classification import LinearLearnerClassifier
+from sagespark.classification import FMClassifier, LinearLearnerClassifier
 from sagespark.clustering import KMeans
 from sagespark.feature import PCA, RobustScaler, StandardScaler
-from sagespark.regression import LinearLearnerRegressor
+from sagespark.regression import FMRegressor, LinearLearnerRegressor
 from tests.data import blobs
 
 
@@ -165,5 +165,34 @@ CASES += [
         grid_values=(0.0, 0.5),
         evaluator=lambda: RegressionEvaluator(),
         tolerance=1e-9,
+    ),
+]
+
+
+def _fm_arrays(model) -> np.ndarray:
+    return np.concatenate([[model.intercept], model.linear.toArray(), model.factors.toArray().ravel()])
+
+
+_FM = dict(factorSize=3, miniBatchSize=40, stepSize=0.02, seed=3)
+CASES += [
+    Case(
+        name="FMClassifier",
+        make=lambda **kw: FMClassifier(**_FM, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=13),
+        labels=_binary_labels,
+        model_arrays=_fm_arrays,
+        grid_param="maxIter",
+        grid_values=(1, 2),
+        evaluator=lambda: BinaryClassificationEvaluator(),
+    ),
+    Case(
+        name="FMRegressor",
+        make=lambda **kw: FMRegressor(**_FM, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=14),
+        labels=_linear_target,
+        model_arrays=_fm_arrays,
+        grid_param="factorSize",
+        grid_values=(2, 3),
+        evaluator=lambda: RegressionEvaluator(),
     ),
 ]
