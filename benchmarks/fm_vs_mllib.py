@@ -16,9 +16,10 @@ rawPrediction) and log-loss (mean -log p(label), p clipped to [1e-15, 1 - 1e-15]
 
 Every estimator is warmed up on a 20,000-row sample first. sagespark runs at its
 defaults (1 pass, adam, mini-batch 100, factorSize 8). MLlib FMClassifier runs at its
-defaults (adamW, stepSize 1.0, maxIter 100, factorSize 8) and tuned (stepSize 0.01,
-regParam 1e-4: the best of a stepSize sweep on the 200,000-row set, see BENCHMARKS.md);
-MLlib LogisticRegression at its defaults. Prints one JSON line per measurement.
+defaults (adamW, stepSize 1.0, factorSize 8; maxIter from --mllib-iters, MLlib's default
+is 100) and tuned (stepSize 0.01, regParam 1e-4: the setting issue 6 found best, where
+the defaults diverge; --mllib-step-sizes adds a sweep); MLlib LogisticRegression at its
+defaults. Prints one JSON line per measurement.
 """
 
 from __future__ import annotations
