@@ -288,8 +288,5 @@ class FMClassificationModel(_FMModel, _FMClassifierParams):
         if self.getProbabilityCol():
             outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
         outputs[self.getPredictionCol()] = ("prediction", pa.float64())
-        return add_scores(dataset, self._fm_input(dataset), self._scorer(_fm_binary_outputs), outputs)
+        return add_scores(dataset, self._fm_input(dataset), self._scorer(binary_outputs), outputs)
 
-
-def _fm_binary_outputs(x: Features, s: np.ndarray) -> dict[str, np.ndarray]:
-    return binary_outputs(s)

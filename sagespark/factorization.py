@@ -237,12 +237,12 @@ class _FMModel(EpochsModel, _FMParams):
         features_col, features_cols, _, handle_invalid = self._input_settings()
         return feature_spec(dataset, features_col, features_cols, None, handle_invalid, self.numFeatures)
 
-    def _scorer(self, score: Callable[..., dict[str, np.ndarray]]) -> Callable[[Features], dict[str, np.ndarray]]:
-        """``score(x, s)`` for the model's scores s, as a picklable per-batch function."""
+    def _scorer(self, outputs: Callable[[np.ndarray], dict[str, np.ndarray]]) -> Callable[[Features], dict]:
+        """``outputs(y)`` of the model's scores y of a batch, as a picklable per-batch function."""
         solution = self._solution
         params = np.column_stack([solution.linear, solution.factors])
-        return partial(_score_batch, score=score, intercept=solution.intercept, params=params)
+        return partial(_score_batch, outputs=outputs, intercept=solution.intercept, params=params)
 
 
-def _score_batch(x: Features, score: Callable, intercept: float, params: np.ndarray) -> dict[str, np.ndarray]:
-    return score(x, fm_scores(x, intercept, params))
+def _score_batch(x: Features, outputs: Callable, intercept: float, params: np.ndarray) -> dict[str, np.ndarray]:
+    return outputs(fm_scores(x, intercept, params))

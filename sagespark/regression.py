@@ -217,5 +217,5 @@ class FMRegressionModel(_FMModel):
         return add_scores(dataset, self._fm_input(dataset), self._scorer(_fm_prediction), outputs)
 
 
-def _fm_prediction(x: Features, s: np.ndarray) -> dict[str, np.ndarray]:
+def _fm_prediction(s: np.ndarray) -> dict[str, np.ndarray]:
     return {"prediction": s}

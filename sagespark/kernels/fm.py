@@ -25,10 +25,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sagespark.kernels.linear import optimizer_step, pointwise_loss
+from sagespark.kernels.linear import LOSSES, optimizer_step, pointwise_loss
 from sagespark.kernels.sparse import CSRMatrix, Features
 
-LOGISTIC, SQUARED = 6, 0  # pointwise_loss numbers (sagespark.kernels.linear.LOSSES)
+LOGISTIC, SQUARED = LOSSES.index("logistic"), LOSSES.index("squared")
 
 
 def as_csr(x: Features) -> CSRMatrix:

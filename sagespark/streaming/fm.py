@@ -22,7 +22,7 @@ from sagespark.kernels import Features
 from sagespark.kernels.fm import LOGISTIC, SQUARED, as_csr, fm_train
 from sagespark.kernels.linear import OPTIMIZERS
 from sagespark.streaming.base import State
-from sagespark.streaming.sgd import config_from_arrays, config_to_arrays, touch_weighted_mean, weighted_mean
+from sagespark.streaming.sgd import average_parameters, config_from_arrays, config_to_arrays
 
 PREDICTORS = ("binary_classifier", "regressor")
 
@@ -144,14 +144,7 @@ class FMState(State):
                 f"({self.params.shape} and {other.params.shape})"
             )
         merged = FMState.from_arrays(self.to_arrays())
-        for name in ("bias", "bias_m1", "bias_m2"):
-            setattr(merged, name, weighted_mean(getattr(self, name), getattr(other, name), self.trained_weight,
-                                                other.trained_weight))  # fmt: skip
-        for name in ("params", "m1", "m2"):
-            setattr(merged, name, touch_weighted_mean(getattr(self, name), getattr(other, name), self.touches,
-                                                      other.touches))  # fmt: skip
-        merged.trained_weight = self.trained_weight + other.trained_weight
-        merged.touches = self.touches + other.touches
+        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("params", "m1", "m2"))
         merged.loss_sum, merged.loss_weight = self.loss_sum + other.loss_sum, self.loss_weight + other.loss_weight
         merged.step, merged.epochs = max(self.step, other.step), max(self.epochs, other.epochs)
         return merged

@@ -35,7 +35,7 @@ from sagespark.kernels.linalg import weighted_column_sums
 from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
 from sagespark.streaming.base import State
 from sagespark.streaming.pca import ExactCovariance
-from sagespark.streaming.sgd import config_from_arrays, config_to_arrays, touch_weighted_mean, weighted_mean
+from sagespark.streaming.sgd import average_parameters, config_from_arrays, config_to_arrays
 
 PREDICTORS = ("regressor", "binary_classifier", "multiclass_classifier")
 BINARY_CRITERIA = ("accuracy", "f_beta", "precision_at_target_recall", "recall_at_target_precision", "loss_function")
@@ -290,14 +290,7 @@ class LinearLearnerState(State):
                 f"cannot merge linear learner states of different configurations ({self.wt.shape} and {other.wt.shape})"
             )
         merged = LinearLearnerState.from_arrays(self.to_arrays())
-        for name in ("bias", "bias_m1", "bias_m2"):
-            setattr(merged, name, weighted_mean(getattr(self, name), getattr(other, name), self.trained_weight,
-                                                other.trained_weight))  # fmt: skip
-        for name in ("wt", "m1", "m2"):
-            setattr(merged, name, touch_weighted_mean(getattr(self, name), getattr(other, name), self.touches,
-                                                      other.touches))  # fmt: skip
-        merged.trained_weight = self.trained_weight + other.trained_weight
-        merged.touches = self.touches + other.touches
+        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("wt", "m1", "m2"))
         merged.step = max(self.step, other.step)
         merged.epochs = max(self.epochs, other.epochs)
         for name in ("train_loss", "train_weight", "sel_loss", "sel_weight", "sel_sq", "sel_abs", "sel_correct",

@@ -43,6 +43,21 @@ def touch_weighted_mean(mine: np.ndarray, theirs: np.ndarray, my_touches: np.nda
     return share * mine + (1 - share) * theirs
 
 
+def average_parameters(merged: Any, mine: Any, theirs: Any, by_rows: tuple[str, ...],
+                       by_touches: tuple[str, ...]) -> None:  # fmt: skip
+    """Set ``merged``'s parameter arrays to the averages of ``mine`` and ``theirs``: the
+    ``by_rows`` arrays weighted by ``trained_weight``, the ``by_touches`` arrays row by
+    row by ``touches``; then add up trained_weight and touches."""
+    for name in by_rows:
+        setattr(merged, name, weighted_mean(getattr(mine, name), getattr(theirs, name), mine.trained_weight,
+                                            theirs.trained_weight))  # fmt: skip
+    for name in by_touches:
+        setattr(merged, name, touch_weighted_mean(getattr(mine, name), getattr(theirs, name), mine.touches,
+                                                  theirs.touches))  # fmt: skip
+    merged.trained_weight = mine.trained_weight + theirs.trained_weight
+    merged.touches = mine.touches + theirs.touches
+
+
 def weighted_mean(mine: np.ndarray, theirs: np.ndarray, my_weight: float, their_weight: float) -> np.ndarray:
     """The average weighted by the rows each trained on (mine where neither trained)."""
     total = my_weight + their_weight

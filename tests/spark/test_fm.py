@@ -68,8 +68,7 @@ def test_one_pass_recovers_a_known_factorization_machine(clicks, count_passes):
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-raw[:, 1])), rtol=1e-12)
     np.testing.assert_array_equal(scored["prediction"].to_numpy(), (p >= 0.5).astype(float))
     # the model's arrays reproduce its scores: y = w0 + x.w + pairwise term
-    x = np.array([[1.0 if j in set(np.flatnonzero(r)) else 0.0 for j in range(DIM)] for r in
-                  [row.toArray() for row in test.sort("id").select("features").toPandas()["features"][:50]]])  # fmt: skip
+    x = np.stack([row.toArray() for row in test.sort("id").select("features").toPandas()["features"][:50]])
     v, w = model.factors.toArray(), model.linear.toArray()
     assert model.factors.numRows == DIM and model.factors.numCols == 4
     expected = model.intercept + x @ w + 0.5 * (((x @ v) ** 2).sum(axis=1) - (x @ (v * v)).sum(axis=1))
