@@ -34,6 +34,8 @@ from sagespark.linear_learner import (
     linear_scores,
     packed_model_rows,
 )
+from sagespark.kernels.knn import vote
+from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE
@@ -290,3 +292,66 @@ class FMClassificationModel(_FMModel, _FMClassifierParams):
         outputs[self.getPredictionCol()] = ("prediction", pa.float64())
         return add_scores(dataset, self._fm_input(dataset), self._scorer(binary_outputs), outputs)
 
+
+
+class _KNNClassifierParams(_KNNParams, HasRawPredictionCol, HasProbabilityCol):
+    PREDICTOR = "classifier"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
+
+
+class KNNClassifier(_KNNEstimator, _KNNClassifierParams, DefaultParamsReadable, DefaultParamsWritable):
+    """k-nearest-neighbour classification (SageMaker's k-NN, predictor_type
+    'classifier'): one pass keeps a weighted reservoir sample of ``sampleSize``
+    labelled rows; the index (flat or ivf, optionally projected) is built from it and
+    every query is labelled by the majority vote of its k nearest sampled rows. Labels
+    are class indices 0, 1, 2, ...
+
+    >>> model = KNNClassifier(k=10, sampleSize=200_000).fit(df)    # doctest: +SKIP
+    >>> model.finalize(k=25, indexType="ivf").transform(queries)   # doctest: +SKIP
+    """
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "KNNClassifier":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return KNNClassificationModel
+
+
+class KNNClassificationModel(_KNNModel, _KNNClassifierParams):
+    """rawPrediction: the votes per class among the k neighbours; probability: votes / k;
+    prediction: the class with the most votes, a tie going to the smallest class index
+    (as scikit-learn's KNeighborsClassifier). ``verbose`` adds the neighbours' distances
+    and labels."""
+
+    @property
+    def numClasses(self) -> int:
+        """max(sampled label) + 1."""
+        return int(self._state.labels.max()) + 1
+
+    def _check_labels(self, labels: np.ndarray) -> None:
+        if not ((labels >= 0) & (labels == np.floor(labels))).all():
+            raise ValueError("a k-NN classifier needs class-index labels (integers >= 0) in its sample")
+
+    def _outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        outputs = {self.getRawPredictionCol(): ("raw", VECTOR_ARROW_TYPE)}
+        if self.getProbabilityCol():
+            outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
+        outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        return outputs
+
+    def _predict(self):
+        return partial(_knn_vote, num_classes=self.numClasses)
+
+
+def _knn_vote(distances: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+    votes = vote(labels, num_classes)
+    return {"raw": votes, "probability": votes / labels.shape[1], "prediction": np.argmax(votes, axis=1).astype(float)}

@@ -26,6 +26,7 @@ from sagespark.linear_learner import (
     linear_scores,
     packed_model_rows,
 )
+from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
 
@@ -219,3 +220,45 @@ class FMRegressionModel(_FMModel):
 
 def _fm_prediction(s: np.ndarray) -> dict[str, np.ndarray]:
     return {"prediction": s}
+
+
+class _KNNRegressorParams(_KNNParams):
+    PREDICTOR = "regressor"
+
+
+class KNNRegressor(_KNNEstimator, _KNNRegressorParams, DefaultParamsReadable, DefaultParamsWritable):
+    """k-nearest-neighbour regression (SageMaker's k-NN, predictor_type 'regressor'):
+    one pass keeps a weighted reservoir sample of ``sampleSize`` labelled rows; the
+    index (flat or ivf, optionally projected) is built from it and every query is
+    predicted as the mean label of its k nearest sampled rows.
+
+    >>> model = KNNRegressor(k=10, sampleSize=200_000).fit(df)     # doctest: +SKIP
+    """
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "KNNRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return KNNRegressionModel
+
+
+class KNNRegressionModel(_KNNModel, _KNNRegressorParams):
+    """prediction: the mean label of the k neighbours (unweighted, as scikit-learn's
+    KNeighborsRegressor with uniform weights). ``verbose`` adds their distances and
+    labels."""
+
+    def _outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        return {self.getPredictionCol(): ("prediction", pa.float64())}
+
+    def _predict(self):
+        return _knn_mean
+
+
+def _knn_mean(distances: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    return {"prediction": labels.mean(axis=1)}

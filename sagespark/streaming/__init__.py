@@ -14,6 +14,7 @@ read back with ``allow_pickle=False``).
 from sagespark.streaming.base import State, state_from_bytes
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.streaming.kmeans import KMeansSolution, KMeansState
+from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample
 from sagespark.streaming.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
 from sagespark.streaming.moments import Moments, MomentsSummary
 from sagespark.streaming.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
@@ -24,5 +25,5 @@ __all__ = [
     "State", "state_from_bytes", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
     "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
-    "ExactLeastSquares", "FMConfig", "FMSolution", "FMState",
+    "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
 ]  # fmt: skip

@@ -35,6 +35,14 @@ def top_keys(keys: np.ndarray, size: int) -> np.ndarray:
     return candidates[np.lexsort((candidates, -keys[candidates]))]
 
 
+def _same_layout(a: Features, b: Features) -> list[Features]:
+    """[a, b] both dense or, when either is CSR, both CSR (batches of one vector column
+    can differ: a batch with any sparse row decodes to CSR)."""
+    if isinstance(a, np.ndarray) == isinstance(b, np.ndarray):
+        return [a, b]
+    return [CSRMatrix.from_dense(p) if isinstance(p, np.ndarray) else p for p in (a, b)]
+
+
 @dataclass(frozen=True)
 class Sample:
     """finalize(): the sampled rows (largest key first), their weights and payloads."""
@@ -86,7 +94,7 @@ class ReservoirSample(State):
                 raise ValueError(f"expected {self.values.shape[1]} payload columns, found {payload.shape[1]}")
             keys = np.concatenate([self.keys, keys])
             w = np.concatenate([self.weights, w])
-            x = vstack([self.features, x])
+            x = vstack(_same_layout(self.features, x))
             payload = np.vstack([self.values, payload])
         keep = top_keys(keys, self.size)
         self.keys, self.weights, self.values = keys[keep], w[keep], payload[keep]
@@ -109,7 +117,7 @@ class ReservoirSample(State):
         return merged
 
     def copy(self) -> "ReservoirSample":
-        return ReservoirSample.from_arrays(self.to_arrays())
+        return type(self).from_arrays(self.to_arrays())
 
     def finalize(self) -> Sample:
         if self.features is None:

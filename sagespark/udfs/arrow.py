@@ -30,6 +30,7 @@ TYPE, SIZE, INDICES, VALUES, WEIGHT = "_ss_type", "_ss_size", "_ss_indices", "_s
 LABEL, HOLDOUT = "_ss_label", "_ss_holdout"
 INVALID_INPUT_MARKER = "[sagespark.invalid_input]"
 HANDLE_INVALID = ("error", "skip")
+CLASS_INDEX_LABELS = -1  # FeatureSpec.num_classes: labels are class indices 0, 1, 2, ... (count unknown)
 
 
 class InvalidInputError(ValueError):
@@ -51,7 +52,7 @@ class FeatureSpec:
     weight_column: str | None = None
     handle_invalid: str = "error"
     label_column: str | None = None
-    num_classes: int = 0  # labels must be integers 0..num_classes-1; 0: any finite value
+    num_classes: int = 0  # labels must be integers 0..num_classes-1; 0: any finite value; CLASS_INDEX_LABELS
     holdout_column: str | None = None  # as named to the user
 
     @property
@@ -120,12 +121,15 @@ def _valid_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
     finite = np.isfinite(labels)
     if num_classes == 0:
         return finite
-    return finite & (labels >= 0) & (labels < num_classes) & (labels == np.floor(labels))
+    index = finite & (labels >= 0) & (labels == np.floor(labels))
+    return index if num_classes == CLASS_INDEX_LABELS else index & (labels < num_classes)
 
 
 def _label_expectation(num_classes: int) -> str:
     if num_classes == 0:
         return "a finite number"
+    if num_classes == CLASS_INDEX_LABELS:
+        return "a class index (an integer >= 0)"
     if num_classes == 2:
         return "0 or 1"
     return f"an integer in 0..{num_classes - 1} (numClasses={num_classes})"

@@ -32,13 +32,29 @@ def score_batches(
         if not isinstance(arrays, (tuple, list)):
             arrays = (arrays,)
         decoded = decode(dict(zip(spec.fields, arrays)), spec, partition)
-        outputs = scorer(decoded.features)
-        fields = []
-        for field in output_type:
-            if field.type == VECTOR_ARROW_TYPE:
-                fields.append(encode_vectors(outputs[field.name], decoded.valid))
-                continue
-            column = np.zeros(len(decoded.valid), dtype=outputs[field.name].dtype)
-            column[decoded.valid] = outputs[field.name]
-            fields.append(pa.array(column, field.type, mask=~decoded.valid))
-        yield pa.StructArray.from_arrays(fields, fields=list(output_type))
+        yield outputs_struct(scorer(decoded.features), decoded.valid, output_type)
+
+
+def outputs_struct(outputs: dict[str, np.ndarray], valid: np.ndarray, output_type: pa.StructType) -> pa.StructArray:
+    """One struct per row: the outputs (computed for the valid rows only) at the True
+    positions of ``valid``, null elsewhere. A list field takes an (n x m) matrix."""
+    fields = []
+    for field in output_type:
+        values = outputs[field.name]
+        if field.type == VECTOR_ARROW_TYPE:
+            fields.append(encode_vectors(values, valid))
+        elif pa.types.is_list(field.type):
+            fields.append(_encode_lists(np.asarray(values), valid, field.type))
+        else:
+            column = np.zeros(len(valid), dtype=values.dtype)
+            column[valid] = values
+            fields.append(pa.array(column, field.type, mask=~valid))
+    return pa.StructArray.from_arrays(fields, fields=list(output_type))
+
+
+def _encode_lists(matrix: np.ndarray, valid: np.ndarray, list_type: pa.DataType) -> pa.ListArray:
+    lengths = np.where(valid, matrix.shape[1] if matrix.ndim == 2 else 0, 0)
+    offsets = np.zeros(len(valid) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = pa.array(np.ravel(matrix), list_type.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~valid))

@@ -20,10 +20,10 @@ from pyspark.ml.param.shared import HasInputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
-from sagespark.classification import FMClassifier, LinearLearnerClassifier
+from sagespark.classification import FMClassifier, KNNClassifier, LinearLearnerClassifier
 from sagespark.clustering import KMeans
 from sagespark.feature import PCA, RobustScaler, StandardScaler
-from sagespark.regression import FMRegressor, LinearLearnerRegressor
+from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor
 from tests.data import blobs
 
 
@@ -194,5 +194,36 @@ CASES += [
         grid_param="factorSize",
         grid_values=(2, 3),
         evaluator=lambda: RegressionEvaluator(),
+    ),
+]
+
+
+def _knn_arrays(model) -> np.ndarray:
+    """The sample (rows with their labels), in sample order."""
+    return np.column_stack([model.sampleFeatures, model.sampleLabels])
+
+
+CASES += [
+    Case(
+        name="KNNClassifier",
+        make=lambda **kw: KNNClassifier(k=5, sampleSize=150, seed=3, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=15),
+        labels=_three_classes,
+        model_arrays=_knn_arrays,
+        grid_param="k",
+        grid_values=(3, 7),
+        evaluator=lambda: MulticlassClassificationEvaluator(),
+        tolerance=0.0,
+    ),
+    Case(
+        name="KNNRegressor-ivf",
+        make=lambda **kw: KNNRegressor(k=5, sampleSize=150, indexType="ivf", seed=3, **kw),
+        data=lambda: blobs(400, d=4, centers=3, seed=16),
+        labels=_linear_target,
+        model_arrays=_knn_arrays,
+        grid_param="k",
+        grid_values=(3, 7),
+        evaluator=lambda: RegressionEvaluator(),
+        tolerance=0.0,
     ),
 ]

@@ -1,0 +1,343 @@
+"""What KNNClassifier (sagespark.classification) and KNNRegressor
+(sagespark.regression) share: the params, the one-pass sampling fit, and the Model
+that builds the index from the kept sample and searches it in transform. The
+algorithm lives in sagespark.streaming.knn and sagespark.kernels.knn.
+
+Params follow SageMaker's k-NN (k, sample_size, dimension_reduction_type / _target,
+index_type, index_metric, faiss_index_ivf_nlists) in PySpark's camelCase. Only
+``sampleSize``, ``seed``, ``weightCol`` and the input columns shape the fit; every
+other param is applied at finalize, from the sample, so ``model.finalize(...)``
+changes k, the index, the projection or the predictor type without data, and
+fitMultiple serves any grid over them with one pass.
+
+Transform ships the index to the Python workers once (a Spark broadcast each worker
+decodes once and keeps); above ``maxLocalIndexBytes`` it shards the index instead
+(``_sharded_neighbours``): every shard meets every query in one task per shard, and
+the per-shard top-k lists of a query are merged (top-k is mergeable).
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+from typing import Any, Callable, ClassVar, Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sagespark.kernels import Features
+from sagespark.kernels.knn import NO_ID
+from sagespark.spark.features import feature_spec
+from sagespark.spark.fold import _has_rdd
+from sagespark.spark.onepass import OnePassEstimator, StateModel
+from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
+from sagespark.spark.scoring import add_scores, add_struct_outputs
+from sagespark.streaming.knn import AUTO, IndexConfig, KNNIndex, KNNSample, distances, generation_seed
+from sagespark.udfs.arrow import CLASS_INDEX_LABELS, FeatureSpec, decode
+from sagespark.udfs.fold import _partition_id
+from sagespark.udfs.score import outputs_struct
+
+PREDICTORS = ("classifier", "regressor")
+DEFAULT_NPROBE = 16
+_QID, _SHARD, _NEIGHBOURS = "_ss_qid", "_ss_shard", "_ss_neighbours"
+
+
+def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+class _KNNParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
+    k = _param("k", "neighbours per query (> 0, at most the sampled rows)", TypeConverters.toInt)
+    sampleSize = _param("sampleSize", "rows kept in the weighted reservoir sample that becomes the index (> 0)",
+                        TypeConverters.toInt)  # fmt: skip
+    dimensionReductionType = _param(
+        "dimensionReductionType", "'none', 'sign' (random +-1 projection) or 'fjlt' (fast Johnson-Lindenstrauss "
+        "transform); applied to the sample at finalize and to every query", TypeConverters.toString)  # fmt: skip
+    dimensionReductionTarget = _param("dimensionReductionTarget", "projected dimension for 'sign' / 'fjlt' "
+                                      "(0 < target < features)", TypeConverters.toInt)  # fmt: skip
+    indexType = _param("indexType", "'flat' (exact search) or 'ivf' (inverted lists: search the ivfNprobe lists "
+                       "nearest to the query)", TypeConverters.toString)  # fmt: skip
+    indexMetric = _param("indexMetric", "'L2' (Euclidean), 'INNER_PRODUCT' (largest first) or 'COSINE' "
+                         "(largest cosine similarity first)", TypeConverters.toString)  # fmt: skip
+    ivfNlists = _param("ivfNlists", "ivf: inverted lists ('auto': sqrt of the sampled rows)", auto_or_int)
+    ivfNprobe = _param("ivfNprobe", "ivf: lists searched per query (more lists are searched while those hold "
+                       "fewer than k rows)", TypeConverters.toInt)  # fmt: skip
+    verbose = _param("verbose", "also output each query's k distances (distancesCol) and labels "
+                     "(neighborLabelsCol), nearest first", TypeConverters.toBoolean)  # fmt: skip
+    distancesCol = _param("distancesCol", "verbose output: Euclidean distances for L2, inner products or cosine "
+                          "similarities otherwise, nearest first", TypeConverters.toString)  # fmt: skip
+    neighborLabelsCol = _param("neighborLabelsCol", "verbose output: the neighbours' labels, nearest first",
+                               TypeConverters.toString)  # fmt: skip
+    maxLocalIndexBytes = _param("maxLocalIndexBytes", "indexes up to this size are shipped whole to every Python "
+                                "worker; larger ones are searched in shards of this size by a distributed join",
+                                TypeConverters.toInt)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            labelCol="label", predictionCol="prediction", k=5, sampleSize=100_000, dimensionReductionType="none",
+            dimensionReductionTarget=0, indexType="flat", indexMetric="L2", ivfNlists=AUTO,
+            ivfNprobe=DEFAULT_NPROBE, verbose=False, distancesCol="distances", neighborLabelsCol="neighborLabels",
+            maxLocalIndexBytes=1 << 30, seed=stable_default_seed(self),
+        )  # fmt: skip
+
+    def getK(self) -> int:
+        return self.getOrDefault(self.k)
+
+    def getSampleSize(self) -> int:
+        return self.getOrDefault(self.sampleSize)
+
+    def _index_config(self) -> IndexConfig:
+        return IndexConfig(
+            self.getOrDefault(self.dimensionReductionType), self.getOrDefault(self.dimensionReductionTarget),
+            self.getOrDefault(self.indexMetric), self.getOrDefault(self.indexType), self.getOrDefault(self.ivfNlists),
+            self.getSeed(),
+        )  # fmt: skip
+
+    def _knn_input(self, dataset: DataFrame, n_features: int | None, with_label: bool) -> tuple[list, FeatureSpec]:
+        features_col, features_cols, weight, handle_invalid = self._input_settings()
+        if not with_label:
+            return feature_spec(dataset, features_col, features_cols, None, handle_invalid, n_features)
+        labels = CLASS_INDEX_LABELS if self.PREDICTOR == "classifier" else 0
+        return feature_spec(dataset, features_col, features_cols, weight, handle_invalid, n_features,
+                            self.getLabelCol(), labels)  # fmt: skip
+
+
+# Everything but the sample's own params (sampleSize, seed, weightCol, the input columns).
+KNN_FINALIZE = frozenset(
+    {"k", "dimensionReductionType", "dimensionReductionTarget", "indexType", "indexMetric", "ivfNlists", "ivfNprobe",
+     "verbose", "distancesCol", "neighborLabelsCol", "maxLocalIndexBytes", "predictionCol", "probabilityCol",
+     "rawPredictionCol"}
+)  # fmt: skip
+
+
+class _KNNEstimator(OnePassEstimator, _KNNParams):
+    PREDICTOR: ClassVar[str]
+    FINALIZE_PARAMS = KNN_FINALIZE
+
+    def _input(self, dataset: DataFrame, n_features: int | None):
+        if self.getSampleSize() < 1:
+            raise ValueError(f"sampleSize must be > 0, got {self.getSampleSize()}")
+        return self._knn_input(dataset, n_features, with_label=True)
+
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], KNNSample]:
+        initial = self.getInitialModel()
+        generation = initial._state.generation + 1 if initial is not None else 0
+        seed = generation_seed(self.getSeed(), generation)
+        return partial(_new_sample, size=self.getSampleSize(), seed=seed, generation=generation)
+
+    def _state_bytes(self, spec: FeatureSpec) -> int:
+        return 8 * self.getSampleSize() * (spec.n_features + 3)
+
+
+def _new_sample(partition: int, size: int, seed: int, generation: int) -> KNNSample:
+    return KNNSample(size, seed, partition, generation)
+
+
+class _KNNModel(StateModel, _KNNParams):
+    """The sample, kept; the index built from it for the finalize-time params; and the
+    search in transform. ``finalize(k=..., predictorType=..., indexType=...)`` gives
+    another model from the same sample without data."""
+
+    PREDICTOR: ClassVar[str]
+    FINALIZE_PARAMS = KNN_FINALIZE
+    _BY_PREDICTOR: ClassVar[dict[str, type["_KNNModel"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _KNNModel._BY_PREDICTOR[cls.PREDICTOR] = cls
+
+    # the sample ---------------------------------------------------------------
+    @property
+    def numFeatures(self) -> int:
+        return int(self._state.features.shape[1])
+
+    @property
+    def sampleFeatures(self) -> np.ndarray:
+        """The sampled rows (sample size x features), in index-id order (the order
+        that breaks distance ties)."""
+        features = self._state.features
+        return features.to_dense() if hasattr(features, "to_dense") else np.array(features)
+
+    @property
+    def sampleLabels(self) -> np.ndarray:
+        return self._state.labels.copy()
+
+    # the index ----------------------------------------------------------------
+    @property
+    def index(self) -> KNNIndex:
+        """The search index for the current params (built once per setting)."""
+        config = self._index_config()
+        return self._finalize_cached(config, lambda: self._state.finalize(config))
+
+    def _finalized(self) -> "_KNNModel":
+        k, rows = self.getK(), len(self._state.labels)
+        if k < 1 or k > rows:
+            raise ValueError(f"k must be in 1..{rows} (the sampled rows), got {k}")
+        if self.getOrDefault(self.ivfNprobe) < 1:
+            raise ValueError(f"ivfNprobe must be > 0, got {self.getOrDefault(self.ivfNprobe)}")
+        self._check_labels(self._state.labels)
+        self.index
+        return self
+
+    def _check_labels(self, labels: np.ndarray) -> None:
+        """Predictor-specific label checks on the sample (classifier: class indices)."""
+
+    def finalize(self, **params: Any) -> "_KNNModel":
+        """A new model from the kept sample with other finalize-time params; also
+        ``predictorType='classifier' | 'regressor'`` (SageMaker's predictor_type, which
+        it lets users change after training) returns the other kind of model."""
+        predictor = params.pop("predictorType", self.PREDICTOR)
+        if predictor not in PREDICTORS:
+            raise ValueError(f"predictorType must be one of {PREDICTORS}, got {predictor!r}")
+        if predictor == self.PREDICTOR:
+            return super().finalize(**params)
+        other = self._BY_PREDICTOR[predictor]._from_state(self._state, self._summary)
+        other._resetUid(self.uid)
+        for param, value in self._paramMap.items():
+            if other.hasParam(param.name):
+                other._set(**{param.name: value})
+        return other.finalize(**params)
+
+    # transform ------------------------------------------------------------------
+    def _outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        """{column: (predict key, Arrow type)} of the predictor's columns."""
+        raise NotImplementedError
+
+    def _predict(self) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+        """A picklable (distances, neighbour labels) -> outputs."""
+        raise NotImplementedError
+
+    def _all_outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        outputs = self._outputs()
+        if self.getOrDefault(self.verbose):
+            outputs[self.getOrDefault(self.distancesCol)] = ("distances", pa.list_(pa.float64()))
+            outputs[self.getOrDefault(self.neighborLabelsCol)] = ("labels", pa.list_(pa.float64()))
+        return outputs
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        index = self.index
+        if index.nbytes > self.getOrDefault(self.maxLocalIndexBytes):
+            return self._sharded_transform(dataset, index)
+        shipped = self._finalize_cached(("shipped", self._index_config()), lambda: ShippedIndex(index, dataset))
+        scorer = partial(_local_neighbours, index=shipped, k=self.getK(), nprobe=self.getOrDefault(self.ivfNprobe),
+                         predict=self._predict())  # fmt: skip
+        columns_and_spec = self._knn_input(dataset, self.numFeatures, with_label=False)
+        return add_scores(dataset, columns_and_spec, scorer, self._all_outputs())
+
+    def _sharded_transform(self, dataset: DataFrame, index: KNNIndex) -> DataFrame:
+        """Each shard meets every query in one task (a cogroup on the shard id); a
+        query's per-shard top-k lists are collected (one struct per shard) and merged in
+        a last Arrow UDF that also computes the outputs."""
+        k, spark = self.getK(), dataset.sparkSession
+        shards = index.shards(self.getOrDefault(self.maxLocalIndexBytes))
+        with_id = dataset.withColumn(_QID, F.monotonically_increasing_id())
+        columns, spec = self._knn_input(with_id, self.numFeatures, with_label=False)
+        shard_table = spark.createDataFrame(pa.table({
+            _SHARD: pa.array(range(len(shards)), pa.int32()), "index": pa.array([s.to_bytes() for s in shards]),
+        }))  # fmt: skip
+        shard_ids = spark.range(len(shards)).select(F.col("id").cast("int").alias(_SHARD))
+        queries = with_id.select(F.col(_QID), *columns).crossJoin(shard_ids)
+        search = partial(_shard_neighbours, spec=spec, k=k, nprobe=self.getOrDefault(self.ivfNprobe))
+        found = queries.groupBy(_SHARD).cogroup(shard_table.groupBy(_SHARD)).applyInArrow(search, _SHARD_SCHEMA)
+        parts = F.collect_list(F.struct("scores", "ids", "labels"))
+        merged = found.groupBy(_QID).agg(F.first("q_sq").alias("_ss_q_sq"), parts.alias(_NEIGHBOURS))
+        joined = with_id.join(merged, _QID, "left")
+        neighbours = [F.col("_ss_q_sq")] + [_flattened(field) for field in ("scores", "ids", "labels")]
+        finish = partial(_merge_shard_lists, k=k, metric=index.metric, predict=self._predict())
+        return add_struct_outputs(joined, neighbours, finish, self._all_outputs()).drop(_QID, "_ss_q_sq", _NEIGHBOURS)
+
+
+def _flattened(field: str) -> Column:
+    """One field of every shard's list of a query, concatenated in shard order."""
+    return F.flatten(F.transform(_NEIGHBOURS, lambda part: part[field]))
+
+
+_SHARD_SCHEMA = f"{_QID} long, q_sq double, scores array<double>, ids array<long>, labels array<double>"
+
+
+class ShippedIndex:
+    """An index sent to the Python workers once: as a Spark broadcast, read and decoded
+    once per worker process and kept (``_WORKER_INDEXES``), or, where there is no
+    SparkContext (Spark Connect), inside the pickled function."""
+
+    def __init__(self, index: KNNIndex, dataset: DataFrame) -> None:
+        self.token = uuid.uuid4().hex
+        data = index.to_bytes()
+        self._broadcast = dataset.sparkSession.sparkContext.broadcast(data) if _has_rdd(dataset) else None
+        self._data = None if self._broadcast is not None else data
+
+    def get(self) -> KNNIndex:
+        index = _WORKER_INDEXES.get(self.token)
+        if index is None:
+            data = self._broadcast.value if self._broadcast is not None else self._data
+            index = KNNIndex.from_bytes(data)
+            while len(_WORKER_INDEXES) >= _WORKER_INDEX_SLOTS:
+                _WORKER_INDEXES.pop(next(iter(_WORKER_INDEXES)))
+            _WORKER_INDEXES[self.token] = index
+        return index
+
+
+_WORKER_INDEXES: dict[str, KNNIndex] = {}
+_WORKER_INDEX_SLOTS = 2
+
+
+def _local_neighbours(x: Features, index: ShippedIndex, k: int, nprobe: int, predict: Callable) -> dict:
+    idx = index.get()
+    scores, ids, q_sq = idx.search(x, k, nprobe)
+    labels = idx.labels_of(ids)
+    return _with_neighbours(predict(idx.distances(scores, q_sq), labels), idx.distances(scores, q_sq), labels)
+
+
+def _with_neighbours(outputs: dict, distances: np.ndarray, labels: np.ndarray) -> dict:
+    return {**outputs, "distances": distances, "labels": labels}
+
+
+def _shard_neighbours(queries: pa.Table, shard: pa.Table, spec: FeatureSpec, k: int, nprobe: int) -> pa.Table:
+    """One shard's top-k (scores, ids, labels; padded with +inf / NO_ID / NaN when the
+    shard has fewer candidates) of every valid query, with the query's ||q||^2."""
+    parts = [pa.table({_QID: pa.array([], pa.int64()), "q_sq": pa.array([], pa.float64()),
+                       "scores": _lists(np.zeros((0, k))), "ids": _lists(np.zeros((0, k), np.int64)),
+                       "labels": _lists(np.zeros((0, k)))})]  # fmt: skip
+    if queries.num_rows and shard.num_rows:
+        index = KNNIndex.from_bytes(shard.column("index")[0].as_py())
+        for batch in queries.to_batches(max_chunksize=16384):
+            decoded = decode({name: batch.column(name) for name in spec.fields}, spec, _partition_id())
+            scores, ids, q_sq = index.search(decoded.features, k, nprobe)
+            found = ids != NO_ID
+            labels = np.where(found, index.labels_of(np.where(found, ids, index.ids[0])), np.nan)
+            qid = batch.column(_QID).to_numpy()[decoded.valid]
+            parts.append(pa.table({_QID: qid, "q_sq": q_sq, "scores": _lists(scores),
+                                   "ids": _lists(ids), "labels": _lists(labels)}))  # fmt: skip
+    return pa.concat_tables(parts)
+
+
+def _lists(matrix: np.ndarray) -> pa.ListArray:
+    n, k = matrix.shape
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), pa.array(matrix.ravel()))
+
+
+def _merge_shard_lists(
+    batches: Iterator[tuple[pa.Array, ...]], output_type: pa.StructType, k: int, metric: str, predict: Callable
+) -> Iterator[pa.Array]:
+    """Per row: the k best of the shards' lists (scores, ids and labels flattened, all
+    shards' k entries each; null for rows skipped as invalid), then the outputs."""
+    for q_sq, scores, ids, labels in batches:
+        valid = np.asarray(scores.is_valid())
+        n = int(valid.sum())
+        scores, ids, labels = (_matrix(a, valid, n) for a in (scores, ids, labels))
+        order = np.lexsort((ids, scores), axis=1)[:, :k]
+        best = np.take_along_axis(scores, order, 1)
+        neighbour_labels = np.take_along_axis(labels, order, 1)
+        squares = q_sq.to_numpy(zero_copy_only=False)[valid]
+        found = distances(metric, best, squares)
+        outputs = _with_neighbours(predict(found, neighbour_labels), found, neighbour_labels)
+        yield outputs_struct(outputs, valid, output_type)
+
+
+def _matrix(lists: pa.Array, valid: np.ndarray, n: int) -> np.ndarray:
+    return lists.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(n, -1)
