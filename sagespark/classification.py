@@ -1,6 +1,6 @@
 """Classifiers: LinearLearnerClassifier (SageMaker's linear learner, binary and
-multiclass) and FMClassifier (factorization machines, binary), with MLlib's output
-columns.
+multiclass), FMClassifier (factorization machines, binary) and KNNClassifier
+(k-nearest neighbours, see sagespark.neighbors), with MLlib's output columns.
 
 Binary models output ``rawPrediction`` [-s, s] for the score s, ``probability``
 [1 - p, p] with p = sigmoid(s) (logistic loss only: hinge gives no probability), and

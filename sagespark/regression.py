@@ -1,5 +1,6 @@
 """Regressors: LinearLearnerRegressor (SageMaker's linear learner, and an exact ridge
-solver) and FMRegressor (factorization machines), with MLlib's ``prediction`` output."""
+solver), FMRegressor (factorization machines) and KNNRegressor (k-nearest neighbours,
+see sagespark.neighbors), with MLlib's ``prediction`` output."""
 
 from __future__ import annotations
 

@@ -295,9 +295,11 @@ def build_index(features: Features, labels: np.ndarray, config: IndexConfig) -> 
 
 
 def _inverted_lists(flat: KNNIndex, nlists: int, seed: int) -> KNNIndex:
-    """Coarse centers by sagespark's streaming KMeans over the rows, finalized at nlists;
-    each row goes to the list whose center scores best under the metric."""
+    """Coarse centers by sagespark's streaming KMeans over the rows, finalized at nlists
+    (fewer when the rows hold fewer distinct points); each row goes to the list whose
+    center scores best under the metric."""
     quantizer = KMeansState(nlists, seed=seed, init_method="kmeans++").update(flat.vectors)
+    nlists = min(nlists, int((quantizer.weights > 0).sum()))  # fewer distinct rows than lists
     centers = quantizer.finalize(nlists, num_trials=1, seed=seed).centers
     if flat.metric == "COSINE":
         centers = unit_rows(centers)

@@ -4,9 +4,9 @@ sampling, the sharded transform, and bad input."""
 
 from __future__ import annotations
 
-import cloudpickle
 import numpy as np
 import pytest
+from pyspark import cloudpickle
 from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor

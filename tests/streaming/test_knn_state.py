@@ -154,3 +154,9 @@ def test_index_config_errors_name_the_param():
         sample.finalize(IndexConfig(index_type="hnsw"))
     with pytest.raises(ValueError, match="ivfNlists must be 'auto' or >= 1"):
         sample.finalize(IndexConfig(index_type="ivf", nlists=0))
+
+
+def test_ivf_over_fewer_distinct_rows_than_lists_makes_fewer_lists():
+    x = np.repeat(np.eye(3), 10, axis=0)  # 30 rows, 3 distinct points
+    index = KNNSample(30).update(x, labels=np.zeros(30)).finalize(IndexConfig(index_type="ivf", nlists=10))
+    assert index.nlists == 3 and sorted(index.list_sizes) == [10, 10, 10]
