@@ -12,7 +12,7 @@ fitMultiple serves any grid over them with one pass.
 
 Transform ships the index to the Python workers once (a Spark broadcast each worker
 decodes once and keeps); above ``maxLocalIndexBytes`` it shards the index instead
-(``_sharded_neighbours``): every shard meets every query in one task per shard, and
+(``_sharded_transform``): every shard meets every query in one task per shard, and
 the per-shard top-k lists of a query are merged (top-k is mergeable).
 """
 
@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sagespark.kernels import Features
-from sagespark.kernels.knn import NO_ID
+from sagespark.kernels.knn import top_k_order
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _has_rdd
 from sagespark.spark.onepass import OnePassEstimator, StateModel
@@ -296,8 +296,8 @@ _WORKER_INDEX_SLOTS = 2
 def _local_neighbours(x: Features, index: ShippedIndex, k: int, nprobe: int, predict: Callable) -> dict:
     idx = index.get()
     scores, ids, q_sq = idx.search(x, k, nprobe)
-    labels = idx.labels_of(ids)
-    return _with_neighbours(predict(idx.distances(scores, q_sq), labels), idx.distances(scores, q_sq), labels)
+    found, labels = idx.distances(scores, q_sq), idx.labels_of(ids)
+    return _with_neighbours(predict(found, labels), found, labels)
 
 
 def _with_neighbours(outputs: dict, distances: np.ndarray, labels: np.ndarray) -> dict:
@@ -315,8 +315,7 @@ def _shard_neighbours(queries: pa.Table, shard: pa.Table, spec: FeatureSpec, k: 
         for batch in queries.to_batches(max_chunksize=16384):
             decoded = decode({name: batch.column(name) for name in spec.fields}, spec, _partition_id())
             scores, ids, q_sq = index.search(decoded.features, k, nprobe)
-            found = ids != NO_ID
-            labels = np.where(found, index.labels_of(np.where(found, ids, index.ids[0])), np.nan)
+            labels = index.labels_of(ids)
             qid = batch.column(_QID).to_numpy()[decoded.valid]
             parts.append(pa.table({_QID: qid, "q_sq": q_sq, "scores": _lists(scores),
                                    "ids": _lists(ids), "labels": _lists(labels)}))  # fmt: skip
@@ -337,7 +336,7 @@ def _merge_shard_lists(
         valid = np.asarray(scores.is_valid())
         n = int(valid.sum())
         scores, ids, labels = (_matrix(a, valid, n) for a in (scores, ids, labels))
-        order = np.lexsort((ids, scores), axis=1)[:, :k]
+        order = top_k_order(scores, ids, k)
         best = np.take_along_axis(scores, order, 1)
         neighbour_labels = np.take_along_axis(labels, order, 1)
         squares = q_sq.to_numpy(zero_copy_only=False)[valid]

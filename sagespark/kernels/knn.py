@@ -176,13 +176,18 @@ def _fold_top_k(dots, query_rows, offsets, ids, scale, best_scores, best_ids):
                 worst_s, worst_i = best_scores[q, k - 1], best_ids[q, k - 1]
 
 
+def top_k_order(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the positions of the k smallest (score, id) pairs, in that order."""
+    return np.lexsort((ids, scores), axis=1)[:, :k]
+
+
 def merge_top_k(
     scores: list[np.ndarray], ids: list[np.ndarray], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The top-k of several partial top-k lists of the same queries (top-k is
     mergeable: the k best of a union are among the k best of each part)."""
     all_scores, all_ids = np.hstack(scores), np.hstack(ids)
-    order = np.lexsort((all_ids, all_scores), axis=1)[:, :k]
+    order = top_k_order(all_scores, all_ids, k)
     return np.take_along_axis(all_scores, order, 1), np.take_along_axis(all_ids, order, 1)
 
 

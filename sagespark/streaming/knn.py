@@ -206,9 +206,11 @@ class KNNIndex:
         return distances(self.metric, scores, q_sq)
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
-        """The labels of rows given by id (ids of this index or shard)."""
-        position = np.searchsorted(self.ids, ids, sorter=self._id_order)
-        return self.labels[self._id_order[np.minimum(position, self.size - 1)]]
+        """The labels of rows given by id; NaN for an id this index (or shard) does not
+        hold, such as NO_ID."""
+        position = np.minimum(np.searchsorted(self.ids, ids, sorter=self._id_order), self.size - 1)
+        rows = self._id_order[position]
+        return np.where(self.ids[rows] == ids, self.labels[rows], np.nan)
 
     @cached_property
     def _id_order(self) -> np.ndarray:

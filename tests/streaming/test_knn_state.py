@@ -133,6 +133,9 @@ def test_shards_searched_and_merged_equal_the_whole_index(index_type):
     np.testing.assert_array_equal(merged_ids, ids)
     np.testing.assert_array_equal(merged_scores, scores)
     np.testing.assert_array_equal(index.labels_of(ids), sample.labels[ids])  # ids are positions in the sample
+    shard = shards[0]  # asked for more neighbours than it holds: NO_ID, with a NaN label
+    _, short_ids, _ = shard.search(queries[:3], shard.size + 2)
+    assert (short_ids[:, -2:] == np.iinfo(np.int64).max).all() and np.isnan(shard.labels_of(short_ids)[:, -2:]).all()
 
 
 @pytest.mark.parametrize("kind", ["sign", "fjlt"])
