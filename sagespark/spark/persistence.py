@@ -6,12 +6,14 @@ Layout of a saved model directory:
 
 Arrays are stored as raw little-endian buffers in chunks of at most 4 MiB (Spark rows
 must stay well under 2 GB) and read back with np.frombuffer for an allow-listed dtype,
-so loading a model can never execute code.
+so loading a model can never execute code. A folder that does not hold what the loading
+class wrote (another class in its metadata, a missing part, an array whose bytes do not
+fill its shape or whose dtype is not allowed) is refused with a ValueError naming it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
@@ -37,7 +39,7 @@ def save_arrays(spark: SparkSession, path: str, arrays: dict[str, np.ndarray]) -
 
 def load_arrays(spark: SparkSession, path: str) -> dict[str, np.ndarray]:
     pieces: dict[str, list] = {}
-    for row in spark.read.parquet(path).collect():
+    for row in _read_part(path, lambda: spark.read.parquet(path).collect()):
         pieces.setdefault(row["name"], []).append(row)
     arrays = {}
     for name, rows in pieces.items():
@@ -46,8 +48,26 @@ def load_arrays(spark: SparkSession, path: str) -> dict[str, np.ndarray]:
         if dtype.kind not in _SAFE_KINDS:
             raise ValueError(f"array '{name}' in {path} has unsupported dtype {dtype}")
         payload = b"".join(bytes(r["data"]) for r in rows)
-        arrays[name] = np.frombuffer(payload, dtype=dtype).reshape(rows[0]["shape"]).copy()
+        shape = [int(n) for n in rows[0]["shape"]]
+        if any(n < 0 for n in shape) or int(np.prod(shape)) * dtype.itemsize != len(payload):
+            raise ValueError(f"array '{name}' in {path}: {len(payload)} bytes do not fill shape {shape} of {dtype}")
+        arrays[name] = np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
     return arrays
+
+
+def _read_part(path: str, read: Callable[[], Any]) -> Any:
+    """``read()``, with a missing or unreadable part of a saved model reported as such."""
+    try:
+        return read()
+    except Exception as exc:  # Spark's path-not-found and parse errors have no common type
+        raise ValueError(f"cannot read {path} (not a complete sagespark model?): {str(exc).splitlines()[0]}") from None
+
+
+def check_saved_class(metadata: dict, cls: type, path: str) -> None:
+    """The metadata must name exactly ``cls``: nothing else is ever imported or built."""
+    expected, found = f"{cls.__module__}.{cls.__name__}", metadata.get("class")
+    if found != expected:
+        raise ValueError(f"{path} holds a {found!r}, not a {expected!r}; nothing was loaded")
 
 
 class ArraysModelWriter(MLWriter):
@@ -73,9 +93,13 @@ class ArraysModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> Any:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        metadata = _read_part(f"{path}/metadata", lambda: DefaultParamsReader.loadMetadata(path, self.sparkSession))
+        check_saved_class(metadata, self.cls, path)
         arrays = load_arrays(self.sparkSession, f"{path}/data")
-        model = self.cls._from_saved(arrays, metadata)
+        try:
+            model = self.cls._from_saved(arrays, metadata)
+        except KeyError as missing:
+            raise ValueError(f"{path} lacks {missing.args[0]!r}, which a {self.cls.__name__} saves") from None
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
         return model
