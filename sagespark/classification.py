@@ -36,6 +36,7 @@ from sagespark.linear_learner import (
 )
 from sagespark.kernels.knn import vote
 from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
+from sagespark.spark.features import require_numeric
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE
@@ -118,8 +119,7 @@ class LinearLearnerClassifier(_LinearLearnerEstimator, _ClassifierParams, Defaul
         if given:
             return given
         label = self.getLabelCol()
-        if label not in dataset.columns:
-            raise ValueError(f"label column '{label}' not found; the dataset has {dataset.columns}")
+        require_numeric(dataset, label, "label column")
         top = dataset.select(F.max(F.col(label).cast("double"))).first()[0]
         if top is None or not np.isfinite(top):
             return 2

@@ -96,7 +96,7 @@ def feature_spec(
     if n_features is None:
         n_features = len(features_cols) if features_cols else infer_num_features(dataset, columns, is_vector)
     if label_col:
-        _require_numeric(dataset, label_col, "label column")
+        require_numeric(dataset, label_col, "label column")
         columns.append(F.col(label_col).cast("double").alias(LABEL))
     if holdout is not None:
         columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
@@ -107,7 +107,8 @@ def feature_spec(
     return columns, spec
 
 
-def _require_numeric(dataset: DataFrame, name: str, role: str) -> None:
+def require_numeric(dataset: DataFrame, name: str, role: str) -> None:
+    """``name`` must be a numeric column of ``dataset`` (the error names its role)."""
     _require(dataset, name)
     data_type = dataset.schema[name].dataType
     if not isinstance(data_type, NumericType):

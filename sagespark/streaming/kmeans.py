@@ -295,9 +295,9 @@ class KMeansState(State):
         for name in cls._FLOATS:
             setattr(state, name, float(arrays[name]))
         state.init_method = str(arrays["init_method"])
-        state.centers = np.array(arrays["centers"], dtype=np.float64).reshape(
-            -1, max(state.n_features, 0)
-        )
+        centers = np.array(arrays["centers"], dtype=np.float64)
+        # a state that never saw a valid row has no dimension yet (n_features = -1)
+        state.centers = centers.reshape(-1, state.n_features) if state.n_features > 0 else np.zeros((0, 0))
         state.weights = np.array(arrays["weights"], dtype=np.float64)
         return state
 
