@@ -143,9 +143,14 @@ def test_handle_invalid(case, spark, data):
 
 
 def test_determinism(case, data):
+    """Two fits with the same (default) seed save byte-identical arrays."""
     df, _ = data
     first, second = case.make().fit(df), case.make().fit(df)
     np.testing.assert_array_equal(case.model_arrays(first), case.model_arrays(second))
+    saved_first, saved_second = first._model_arrays(), second._model_arrays()
+    assert saved_first.keys() == saved_second.keys()
+    for name in saved_first:
+        assert np.asarray(saved_first[name]).tobytes() == np.asarray(saved_second[name]).tobytes(), name
 
 
 def test_empty_dataset_is_a_clear_error(case, data):
