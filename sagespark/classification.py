@@ -20,12 +20,13 @@ from pyspark import keyword_only
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasProbabilityCol, HasRawPredictionCol
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sagespark.factorization import _FMEstimator, _FMModel, _FMParams
 from sagespark.kernels import Features
+from sagespark.kernels.knn import vote
 from sagespark.linear_learner import (
     _LinearLearnerEstimator,
     _LinearLearnerModel,
@@ -34,9 +35,9 @@ from sagespark.linear_learner import (
     linear_scores,
     packed_model_rows,
 )
-from sagespark.kernels.knn import vote
 from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
 from sagespark.spark.features import require_numeric
+from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE
@@ -84,7 +85,7 @@ _CLASSIFIER_FINALIZE = frozenset(
 )  # fmt: skip
 
 
-class LinearLearnerClassifier(_LinearLearnerEstimator, _ClassifierParams, DefaultParamsReadable, DefaultParamsWritable):
+class LinearLearnerClassifier(_LinearLearnerEstimator, _ClassifierParams, DefaultParamsReadable, ParamsWritable):
     """SageMaker's linear learner for classification: ``numModels`` logistic (or hinge,
     or softmax) models trained together by mini-batch SGD in as few passes as converge,
     the best selected and its decision threshold calibrated without another pass.
@@ -252,7 +253,7 @@ class _FMClassifierParams(_FMParams, HasRawPredictionCol, HasProbabilityCol):
         self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
 
 
-class FMClassifier(_FMEstimator, _FMClassifierParams, DefaultParamsReadable, DefaultParamsWritable):
+class FMClassifier(_FMEstimator, _FMClassifierParams, DefaultParamsReadable, ParamsWritable):
     """Factorization machine for binary classification (log loss), trained in one pass
     (``maxIter`` passes) of mini-batch Adam over sparse or dense rows; labels 0 or 1.
     MLlib's param names where the concept is the same, SageMaker's per-term
@@ -302,7 +303,7 @@ class _KNNClassifierParams(_KNNParams, HasRawPredictionCol, HasProbabilityCol):
         self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
 
 
-class KNNClassifier(_KNNEstimator, _KNNClassifierParams, DefaultParamsReadable, DefaultParamsWritable):
+class KNNClassifier(_KNNEstimator, _KNNClassifierParams, DefaultParamsReadable, ParamsWritable):
     """k-nearest-neighbour classification (SageMaker's k-NN, predictor_type
     'classifier'): one pass keeps a weighted reservoir sample of ``sampleSize``
     labelled rows; the index (flat or ivf, optionally projected) is built from it and

@@ -20,14 +20,15 @@ from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasAggregationDepth, HasDistanceMeasure, HasPredictionCol, HasSeed
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLReadable, MLWritable
+from pyspark.ml.util import DefaultParamsReadable, MLReadable, MLWritable
 from pyspark.sql import DataFrame
 
 from sagespark.kernels.kmeans import nearest_centers
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset, sum_dataset
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
-from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
+from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter, ParamsWritable
+from sagespark.spark.progress import pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
@@ -176,7 +177,7 @@ def _restart_state(partition: int, template: bytes) -> KMeansState:
     return state
 
 
-class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, DefaultParamsWritable):
+class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
     """One-pass, mergeable k-means (SageMaker's algorithm) as a Spark ML Estimator.
 
     >>> model = KMeans(k=3, seed=1).fit(df)          # doctest: +SKIP
@@ -231,6 +232,9 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, DefaultParamsWrita
     def getInitialModel(self) -> "KMeansModel | None":
         return self._initial_model
 
+    def _model_class(self) -> type["KMeansModel"]:
+        return KMeansModel
+
     # ----------------------------------------------------------------- fitting
     def _fit(self, dataset: DataFrame) -> "KMeansModel":
         return self._model(self._fit_state(dataset, self.getK()))
@@ -254,8 +258,9 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, DefaultParamsWrita
         new_state(0)  # validate the params on the driver before launching a job
         if self.getEpochs() < 1:
             raise ValueError(f"epochs must be >= 1, got {self.getEpochs()}")
-        for _ in range(self.getEpochs()):
-            result = fold_dataset(dataset, columns, spec, new_state, self.getAggregationDepth())
+        for epoch in range(self.getEpochs()):
+            description = pass_description(self, epoch + 1, self.getEpochs())
+            result = fold_dataset(dataset, columns, spec, new_state, self.getAggregationDepth(), description=description)
             new_state = partial(_restart_state, template=result.state.to_bytes())
         rows, skipped, state = result.rows, result.skipped, result.state
         if initial is not None:

@@ -39,6 +39,7 @@ from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _has_rdd, fold_dataset
 from sagespark.spark.onepass import EpochsModel, EpochsSummary, OnePassEstimator, PassResult, partition_start_state
 from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
+from sagespark.spark.progress import pass_description
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.udfs.arrow import FeatureSpec
 
@@ -143,9 +144,10 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         fields = [F.col(name) for name in spec.fields]
         state = initial._state.for_partition(0) if initial is not None else self._start_state(spec)
         history, result = [], None
-        for _ in range(passes):
+        for index in range(passes):
             result = fold_dataset(rows, fields, spec, partial(partition_start_state, start=state.to_bytes()),
-                                  state_bytes=8 * (3 * state.params.size + state.n_features))  # fmt: skip
+                                  state_bytes=8 * (3 * state.params.size + state.n_features),
+                                  description=pass_description(self, index + 1, passes))  # fmt: skip
             state = result.state
             state.epochs += 1
             history.append(state.progressive_loss())

@@ -43,6 +43,7 @@ from sagespark.spark.onepass import (
     partition_start_state,
 )
 from sagespark.spark.params import HasInputParams, stable_default_seed
+from sagespark.spark.progress import pass_description
 from sagespark.streaming.linear import (
     ExactLeastSquares,
     LinearLearnerState,
@@ -240,9 +241,11 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         best, stale = np.inf, 0
         patience, tolerance = self.getOrDefault(self.earlyStoppingPatience), self.getOrDefault(self.earlyStoppingTolerance)
         state, result = start, None
-        for _ in range(self.getOrDefault(self.epochs)):
+        epochs = self.getOrDefault(self.epochs)
+        for epoch in range(epochs):
             result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
-                                  state_bytes=_state_bytes(state))  # fmt: skip
+                                  state_bytes=_state_bytes(state),
+                                  description=pass_description(self, epoch + 1, epochs))  # fmt: skip
             state = result.state
             state.epochs += 1
             loss = state.best_selection_loss()
@@ -256,7 +259,8 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
     def _exact_pass(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> PassResult:
         empty = ExactLeastSquares(spec.n_features, self._fraction(), self.getSeed())
         result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=empty.to_bytes()),
-                              state_bytes=8 * (spec.n_features + 1) ** 2 * 2)  # fmt: skip
+                              state_bytes=8 * (spec.n_features + 1) ** 2 * 2,
+                              description=pass_description(self, 1, 1))  # fmt: skip
         state, n, skipped = result.state, result.rows, result.skipped
         initial = self.getInitialModel()
         if initial is not None:

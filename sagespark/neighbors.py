@@ -42,6 +42,10 @@ from sagespark.udfs.fold import _partition_id
 from sagespark.udfs.score import outputs_struct
 
 PREDICTORS = ("classifier", "regressor")
+# Spark Connect sends a local index inside the pickled function of the query plan; plans
+# must stay well under the Connect server's 128 MiB message limit
+# (spark.connect.grpc.maxInboundMessageSize), so larger indexes are searched in shards.
+CONNECT_INLINE_INDEX_BYTES = 64 << 20
 DEFAULT_NPROBE = 32  # recall 0.98 on the benchmark's blobs (0.89 at 16); see docs/knn.md
 _QID, _SHARD, _NEIGHBOURS = "_ss_qid", "_ss_shard", "_ss_neighbours"
 
@@ -220,13 +224,19 @@ class _KNNModel(StateModel, _KNNParams):
         return outputs
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        index = self.index
-        if index.nbytes > self.getOrDefault(self.maxLocalIndexBytes):
-            return self._sharded_transform(dataset, index)
+        index, limit = self.index, self._local_index_limit(dataset)
+        if index.nbytes > limit:
+            return self._sharded_transform(dataset, index, limit)
         scorer = partial(_local_neighbours, index=self._shipped(index, dataset), k=self.getK(), nprobe=self.getOrDefault(self.ivfNprobe),
                          predict=self._predict())  # fmt: skip
         columns_and_spec = self._knn_input(dataset, self.numFeatures, with_label=False)
         return add_scores(dataset, columns_and_spec, scorer, self._all_outputs())
+
+    def _local_index_limit(self, dataset: DataFrame) -> int:
+        """maxLocalIndexBytes; on Spark Connect at most CONNECT_INLINE_INDEX_BYTES, as
+        the index then travels inside the query plan (no broadcast there)."""
+        limit = self.getOrDefault(self.maxLocalIndexBytes)
+        return limit if _has_rdd(dataset) else min(limit, CONNECT_INLINE_INDEX_BYTES)
 
     def _shipped(self, index: KNNIndex, dataset: DataFrame) -> "ShippedIndex":
         """The index as sent to the workers, one broadcast per index this model built."""
@@ -236,12 +246,12 @@ class _KNNModel(StateModel, _KNNParams):
             self._shipped_index = shipped
         return shipped[1]
 
-    def _sharded_transform(self, dataset: DataFrame, index: KNNIndex) -> DataFrame:
+    def _sharded_transform(self, dataset: DataFrame, index: KNNIndex, shard_bytes: int) -> DataFrame:
         """Each shard meets every query in one task (a cogroup on the shard id); a
         query's per-shard top-k lists are collected (one struct per shard) and merged in
         a last Arrow UDF that also computes the outputs."""
         k, spark = self.getK(), dataset.sparkSession
-        shards = index.shards(self.getOrDefault(self.maxLocalIndexBytes))
+        shards = index.shards(shard_bytes)
         with_id = dataset.withColumn(_QID, F.monotonically_increasing_id())
         columns, spec = self._knn_input(with_id, self.numFeatures, with_label=False)
         shard_table = spark.createDataFrame(pa.table({

@@ -13,7 +13,7 @@ import pyarrow as pa
 from pyspark import keyword_only
 from pyspark.ml.linalg import DenseVector
 from pyspark.ml.param import TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import DataFrame
 
 from sagespark.factorization import _FMEstimator, _FMModel
@@ -28,6 +28,7 @@ from sagespark.linear_learner import (
     packed_model_rows,
 )
 from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
+from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
 
@@ -58,7 +59,7 @@ class _RegressorParams(_LinearLearnerParams):
 _REGRESSOR_FINALIZE = frozenset({"regParam", "regParamGrid", "predictionCol"})
 
 
-class LinearLearnerRegressor(_LinearLearnerEstimator, _RegressorParams, DefaultParamsReadable, DefaultParamsWritable):
+class LinearLearnerRegressor(_LinearLearnerEstimator, _RegressorParams, DefaultParamsReadable, ParamsWritable):
     """SageMaker's linear learner for regression (squared, absolute, huber, quantile and
     eps-insensitive losses), or with ``solver='exact'`` ridge regression from exact
     one-pass sums, where regParam is finalize-time (fitMultiple serves a whole regParam
@@ -185,7 +186,7 @@ def _regress(x: Features, coefficients: np.ndarray, intercept: float) -> dict[st
     return {"prediction": linear_scores(x, coefficients[None, :], np.array([intercept]))[:, 0]}
 
 
-class FMRegressor(_FMEstimator, DefaultParamsReadable, DefaultParamsWritable):
+class FMRegressor(_FMEstimator, DefaultParamsReadable, ParamsWritable):
     """Factorization machine for regression (squared loss), trained in one pass
     (``maxIter`` passes) of mini-batch Adam over sparse or dense rows. MLlib's param
     names where the concept is the same, SageMaker's per-term hyperparameters besides
@@ -227,7 +228,7 @@ class _KNNRegressorParams(_KNNParams):
     PREDICTOR = "regressor"
 
 
-class KNNRegressor(_KNNEstimator, _KNNRegressorParams, DefaultParamsReadable, DefaultParamsWritable):
+class KNNRegressor(_KNNEstimator, _KNNRegressorParams, DefaultParamsReadable, ParamsWritable):
     """k-nearest-neighbour regression (SageMaker's k-NN, predictor_type 'regressor'):
     one pass keeps a weighted reservoir sample of ``sampleSize`` labelled rows; the
     index (flat or ivf, optionally projected) is built from it and every query is

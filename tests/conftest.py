@@ -1,17 +1,79 @@
+"""The Spark test matrix: one shared session per Spark mode.
+
+Every test that uses ``spark`` runs on ``local[2]``. A test marked ``matrix`` also runs
+on ``local-cluster[2,1,1024]`` (separate executor JVMs and Python workers, so closures
+and broadcasts really travel) and on Spark Connect (an embedded local Connect server).
+Each run is marked with its mode (``local``, ``local_cluster``, ``connect``), so
+``pytest -m connect`` selects one mode. The runs are ordered by mode and pytest finishes
+every test of one mode before it starts the next session; Connect goes last because
+pyspark marks the whole process as a Connect client once it has started one.
+"""
+
+from __future__ import annotations
+
 import pytest
+
+MODES = ("local", "local-cluster", "connect")
+MODE_MARKERS = {mode: mode.replace("-", "_") for mode in MODES}
+
+# repartitionByRange samples its bounds with a seed taken from the RDD id, so the same
+# data splits differently from run to run; sampling every row of these small test sets
+# makes the bounds, and so every fit, the same in every process.
+EXACT_RANGE_BOUNDS = {"spark.sql.execution.rangeExchange.sampleSizePerPartition": "1000000"}
+
+# local-cluster: a task may fail once (the fault-injection tests count on exactly one
+# retry), and the Python workers may run sagespark's test-only fault hook.
+CLUSTER_CONF = {
+    **EXACT_RANGE_BOUNDS,
+    "spark.task.maxFailures": "2",
+    "spark.executorEnv.SAGESPARK_FAULT_INJECTION": "1",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "matrix(modes=MODES): run in these modes (default all three) instead of local only"
+    )
+    for mode, marker in MODE_MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: the run of a test in {mode} mode")
+
+
+def pytest_generate_tests(metafunc):
+    if "spark" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("matrix")
+        modes = MODES[:1] if marker is None else marker.kwargs.get("modes", MODES)
+        metafunc.parametrize("spark", modes, indirect=True, scope="session")
+
+
+def pytest_itemcollected(item):
+    item.add_marker(MODE_MARKERS[_mode(item)])  # before -m selects
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: MODES.index(_mode(item)))  # stable: pytest's grouping is kept
+
+
+def _mode(item) -> str:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("spark", "local") if callspec else "local"
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local[2] session for the whole run (Spark tests import it lazily)."""
+def spark(request):
+    """The session of this test's mode (parametrized by pytest_generate_tests)."""
     from sagespark.spark.session import local_session
 
-    # repartitionByRange samples its bounds with a seed taken from the RDD id, so the same
-    # data splits differently from run to run; sampling every row of these small test
-    # sets makes the bounds, and so every fit, the same in every process.
-    exact_range_bounds = {"spark.sql.execution.rangeExchange.sampleSizePerPartition": "1000000"}
-    session = local_session(
-        "local[2]", driver_memory="2g", shuffle_partitions=4, conf=exact_range_bounds
-    )
+    mode = getattr(request, "param", "local")
+    if mode == "connect":
+        session = local_session(
+            "local[2]", driver_memory="2g", shuffle_partitions=4, conf=EXACT_RANGE_BOUNDS, connect=True
+        )
+    elif mode == "local-cluster":
+        session = local_session(
+            "local-cluster[2,1,1024]", driver_memory="2g", shuffle_partitions=4, conf=CLUSTER_CONF
+        )
+    else:
+        session = local_session("local[2]", driver_memory="2g", shuffle_partitions=4, conf=EXACT_RANGE_BOUNDS)
     yield session
     session.stop()

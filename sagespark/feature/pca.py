@@ -22,7 +22,7 @@ from pyspark import keyword_only
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasSeed, HasWeightCol
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import DataFrame
 
 from sagespark.feature.summary_stages import _VectorInputParams
@@ -30,6 +30,7 @@ from sagespark.kernels import Features
 from sagespark.kernels.linalg import matmul
 from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import stable_default_seed
+from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.pca import (
     ALGORITHM_MODES,
@@ -104,7 +105,7 @@ class _PCAParams(_VectorInputParams, HasWeightCol, HasSeed):
 _PCA_FINALIZE = frozenset({"k", "subtractMean", "outputCol"})
 
 
-class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, DefaultParamsWritable):
+class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
     """Principal components in one pass over the data.
 
     >>> pca = PCA(k=3, inputCol="features", outputCol="pca")      # doctest: +SKIP

@@ -25,7 +25,7 @@ from pyspark.ml.param.shared import (
     HasOutputCols,
     HasRelativeError,
 )
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -34,6 +34,7 @@ from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _collect_arrow
 from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
 from sagespark.spark.params import HasFeaturesCols
+from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming import Moments, QuantileSketches
 from sagespark.streaming.quantiles import k_for_rank_error
@@ -121,7 +122,7 @@ class _StandardScalerParams(_VectorInputParams):
 _SCALER_FINALIZE = frozenset({"withMean", "withStd", "outputCol"})
 
 
-class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReadable, DefaultParamsWritable):
+class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReadable, ParamsWritable):
     """MLlib's StandardScaler in one pass over mergeable Moments: the mean and the
     unbiased standard deviation per feature (Chan's merge). withMean/withStd are
     finalize-time: one pass serves both settings."""
@@ -211,7 +212,7 @@ class _RobustScalerParams(_VectorInputParams, HasRelativeError):
 _ROBUST_FINALIZE = frozenset({"lower", "upper", "withCentering", "withScaling", "outputCol"})
 
 
-class RobustScaler(OnePassEstimator, _RobustScalerParams, DefaultParamsReadable, DefaultParamsWritable):
+class RobustScaler(OnePassEstimator, _RobustScalerParams, DefaultParamsReadable, ParamsWritable):
     """MLlib's RobustScaler in one pass: one KLL sketch per feature (k chosen so the
     a-priori rank error is <= relativeError), then median and upper - lower quantile
     range. Any lower/upper/withCentering/withScaling is served by the same sketches."""
@@ -315,7 +316,7 @@ class _QuantileDiscretizerParams(HasInputCol, HasOutputCol, HasInputCols, HasOut
 
 
 class QuantileDiscretizer(
-    OnePassEstimator, _QuantileDiscretizerParams, DefaultParamsReadable, DefaultParamsWritable
+    OnePassEstimator, _QuantileDiscretizerParams, DefaultParamsReadable, ParamsWritable
 ):
     """MLlib's QuantileDiscretizer: splits at the i/numBuckets quantiles of each column
     (first and last split -inf and +inf, duplicates removed), from KLL sketches built by

@@ -21,6 +21,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from sagespark.spark.progress import job_description
 from sagespark.streaming import State
 from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
 from sagespark.udfs.fold import (
@@ -51,12 +52,14 @@ def fold_dataset(
     new_state: Callable[[int], State],
     aggregation_depth: int = 2,
     state_bytes: int | None = None,
+    description: str | None = None,
 ) -> FoldResult:
     """Fold ``dataset`` (projected to ``columns``) into one state in a single pass.
 
     ``state_bytes``, when the caller can estimate a partition state's size, skips the
     tree levels while all the states together stay under DRIVER_MERGE_BYTES: a level
-    is a shuffle stage (measured 0.2-0.4 s), worth it only for large states."""
+    is a shuffle stage (measured 0.2-0.4 s), worth it only for large states.
+    ``description`` names the pass's jobs in the Spark UI (sagespark.spark.progress)."""
     if aggregation_depth < 1:
         raise ValueError(f"aggregationDepth must be >= 1, got {aggregation_depth}")
     states = dataset.select(*columns).mapInArrow(
@@ -66,7 +69,8 @@ def fold_dataset(
     if n is not None and state_bytes is not None and n * state_bytes <= DRIVER_MERGE_BYTES:
         aggregation_depth = 1
     states = _tree_levels(states, n, aggregation_depth)
-    table = _collect_arrow(states)
+    with job_description(dataset, description):
+        table = _collect_arrow(states)
     if table.num_rows == 0:
         raise ValueError("the dataset is empty: there are no rows to fit")
     rows, skipped, state = merge_state_rows(table, 0)

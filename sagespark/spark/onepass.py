@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame
 
 from sagespark.spark.fold import fold_dataset
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
+from sagespark.spark.progress import pass_description
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec
@@ -88,7 +89,8 @@ class OnePassEstimator(Estimator):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         new_state = self._new_state(spec)
         new_state(0)  # validate the params on the driver before a job starts
-        result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec))
+        result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
+                              description=pass_description(self, 1, 1))  # fmt: skip
         state, rows, skipped = result.state, result.rows, result.skipped
         if initial is not None:
             state = initial._state.merge(state)

@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReader, MLWriter
+from pyspark.ml.util import DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter, MLReader, MLWriter
 from pyspark.sql import SparkSession
+from pyspark.sql.utils import is_remote
 
 _CHUNK_BYTES = 4 << 20
 _SAFE_KINDS = "biufU"  # bool, int, uint, float, unicode: never object
@@ -70,7 +71,32 @@ def check_saved_class(metadata: dict, cls: type, path: str) -> None:
         raise ValueError(f"{path} holds a {found!r}, not a {expected!r}; nothing was loaded")
 
 
-class ArraysModelWriter(MLWriter):
+class ConnectAwareOverwrite(MLWriter):
+    """``write().overwrite()`` on Spark Connect too: pyspark's MLWriter clears the path
+    through the JVM, which a Connect client has no handle to; there the Connect server's
+    ML helper clears it (what pyspark's own Pipeline and CrossValidator writers do)."""
+
+    def _handleOverwrite(self, path: str) -> None:
+        if is_remote():
+            from pyspark.ml.connect.readwrite import RemoteMLWriter
+
+            RemoteMLWriter.handleOverwrite(path, True)
+        else:
+            super()._handleOverwrite(path)
+
+
+class ParamsWriter(ConnectAwareOverwrite, DefaultParamsWriter):
+    """DefaultParamsWriter (the Params as Spark ML JSON metadata) that can overwrite on Connect."""
+
+
+class ParamsWritable(DefaultParamsWritable):
+    """DefaultParamsWritable whose writer also overwrites on Spark Connect."""
+
+    def write(self) -> MLWriter:
+        return ParamsWriter(self)
+
+
+class ArraysModelWriter(ConnectAwareOverwrite):
     """Writes Params as Spark ML metadata and ``instance._model_arrays()`` as parquet;
     ``instance._model_metadata()`` (JSON-able) goes into the metadata's extra fields."""
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -87,15 +88,42 @@ def local_session(
     driver_memory: str = "4g",
     shuffle_partitions: int | None = None,
     conf: dict[str, str] | None = None,
+    connect: bool = False,
 ) -> SparkSession:
     """The active session if there is one (spark-submit, notebooks, tests), otherwise a
-    new embedded local session with sane defaults."""
+    new embedded local session with sane defaults. ``master`` may also be
+    ``local-cluster[workers,cores,memoryMiB]`` (separate executor JVMs and Python
+    workers; works with the pip-installed pyspark as it is). ``connect=True`` starts an
+    embedded Spark Connect server on ``master`` and returns its client (needs
+    ``pip install 'sagespark[connect]'``; for a remote server use
+    ``SparkSession.builder.remote("sc://host:15002")``)."""
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if connect:
+        remote = SparkSession.builder.remote(master).appName(app_name)
+        builder = _configured(remote, driver_memory, shuffle_partitions, conf)
+        with warnings.catch_warnings():
+            # The embedded server starts with every setting; the client then re-sends them as
+            # runtime settings and warns for each static one (driver memory, UI, log level).
+            warnings.filterwarnings("ignore", message="Failed to set spark", category=UserWarning)
+            return builder.getOrCreate()
+    builder = SparkSession.builder.appName(app_name)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
+        builder = builder.master(master)
+    return _configured(builder, driver_memory, shuffle_partitions, conf).getOrCreate()
+
+
+def _configured(
+    builder: SparkSession.Builder,
+    driver_memory: str,
+    shuffle_partitions: int | None,
+    conf: dict[str, str] | None,
+) -> SparkSession.Builder:
+    """The builder with this machine's Java and Python and sagespark's local defaults."""
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
         ensure_java()
     cores = os.cpu_count() or 2
     settings = {
@@ -108,9 +136,6 @@ def local_session(
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
     }
     settings.update(conf or {})
-    builder = SparkSession.builder.appName(app_name)
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:
-        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return builder

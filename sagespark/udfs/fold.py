@@ -14,6 +14,7 @@ import pyarrow as pa
 from pyspark import TaskContext
 
 from sagespark.streaming import State, state_from_bytes
+from sagespark.udfs import faults
 from sagespark.udfs.arrow import FeatureSpec, decode
 
 STATE_SCHEMA = "partition int, rows long, skipped long, state binary"
@@ -42,6 +43,8 @@ def fold_partition(
             state.update(decoded.features, decoded.weights, labels=decoded.labels, holdout=decoded.holdout)
         rows += len(decoded.weights)
         skipped += decoded.skipped
+        if faults.inject is not None:
+            faults.inject(partition)
     if state is not None:
         yield state_row(partition, rows, skipped, state)
 

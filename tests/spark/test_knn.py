@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from sagespark.classification import KNNClassificationModel, KNNClassifier
-from sagespark.neighbors import ShippedIndex
+from sagespark.neighbors import CONNECT_INLINE_INDEX_BYTES, ShippedIndex
 from sagespark.regression import KNNRegressionModel, KNNRegressor
 from tests.data import blobs
 
@@ -154,6 +154,7 @@ def test_rows_of_weight_zero_are_never_sampled(spark):
     assert sorted(model.sampleLabels) == list(range(30, 40))
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("index_type", ["flat", "ivf"])
 def test_sharded_transform_equals_the_local_one(spark, train, queries, index_type):
     _, _, df = train
@@ -173,6 +174,16 @@ def test_sharded_transform_equals_the_local_one(spark, train, queries, index_typ
         for a, b in zip(local[column].iloc[:-1], remote[column].iloc[:-1]):
             np.testing.assert_array_equal(np.asarray(a.toArray() if hasattr(a, "toArray") else a),
                                           np.asarray(b.toArray() if hasattr(b, "toArray") else b))  # fmt: skip
+
+
+@pytest.mark.matrix(modes=("local", "connect"))
+def test_spark_connect_shards_indexes_too_large_to_inline(spark, train):
+    """On Connect the index travels inside the query plan: above 64 MiB it is sharded."""
+    _, _, df = train
+    model = KNNClassifier(k=3, sampleSize=50, seed=1).fit(df)
+    connect = type(spark).__module__.startswith("pyspark.sql.connect")
+    assert model._local_index_limit(df) == (CONNECT_INLINE_INDEX_BYTES if connect else 1 << 30)
+    assert model.finalize(maxLocalIndexBytes=1000)._local_index_limit(df) == 1000
 
 
 def test_the_pickled_transform_carries_a_broadcast_not_the_index(train, queries):

@@ -28,6 +28,7 @@ def df(spark, data):
     return frame.repartitionByRange(4, "id").cache()
 
 
+@pytest.mark.matrix(modes=("local", "connect"))
 def test_summarize_numeric_columns_matches_numpy(df, data):
     x, w = data
     summary = summarize(df, ["a", "b", "c"], weightCol="w")
@@ -76,6 +77,7 @@ def test_summaries_merge_across_days_and_with_sql_sketches(spark, df, data):
     assert n == 4000 and median == both.quantiles([0.5])[0, 0]
 
 
+@pytest.mark.matrix(modes=("local", "connect"))
 def test_approx_quantiles_sql_and_python_paths_within_the_bound(df, data):
     x, _ = data
     probabilities = [0.0, 0.1, 0.5, 0.9, 1.0]
@@ -110,6 +112,7 @@ def test_sample_has_exact_size_and_weight_proportional_inclusion(spark):
     assert sorted(r.id for r in again) == sorted(r.id for r in picked)
 
 
+@pytest.mark.matrix(modes=("local", "connect"))
 def test_sample_larger_than_the_data_and_bad_weights(spark):
     frame = spark.createDataFrame([(i, 1.0 if i else 0.0) for i in range(5)], "id long, w double")
     assert sorted(r.id for r in sample(frame, 10, weightCol="w").collect()) == [1, 2, 3, 4]
