@@ -7,6 +7,8 @@ Each run is marked with its mode (``local``, ``local_cluster``, ``connect``), so
 ``pytest -m connect`` selects one mode. The runs are ordered by mode and pytest finishes
 every test of one mode before it starts the next session; Connect goes last because
 pyspark marks the whole process as a Connect client once it has started one.
+``--spark-mode=MODE`` runs every Spark test in that one mode instead (the whole suite on
+Connect, say; some tests use classic-only APIs such as ``df.rdd`` and fail there).
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ CLUSTER_CONF = {
 }
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--spark-mode", choices=MODES, default=None,
+        help="run every Spark test in this one mode instead of the matrix (e.g. the whole suite on connect)",
+    )  # fmt: skip
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "matrix(modes=MODES): run in these modes (default all three) instead of local only"
@@ -42,7 +51,8 @@ def pytest_generate_tests(metafunc):
     if "spark" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("matrix")
         modes = MODES[:1] if marker is None else marker.kwargs.get("modes", MODES)
-        metafunc.parametrize("spark", modes, indirect=True, scope="session")
+        forced = metafunc.config.getoption("--spark-mode")
+        metafunc.parametrize("spark", [forced] if forced else modes, indirect=True, scope="session")
 
 
 def pytest_itemcollected(item):
