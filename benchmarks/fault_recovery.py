@@ -14,10 +14,14 @@ and whether every saved array is byte-identical.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the conformance cases live in tests/
 
 
 def main() -> None:

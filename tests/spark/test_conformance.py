@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from chispa import assert_df_equality
-from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml import Pipeline
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.ml.tuning import CrossValidator, CrossValidatorModel, ParamGridBuilder
@@ -54,11 +54,16 @@ def case_frame(spark, case):
 _MODELS: dict = {}
 
 
-def default_fit(case, df):
-    """case.make().fit(df), fitted once per frame (tests that only read the model share it)."""
+def default_estimator_and_fit(case, df):
+    """(case.make(), its fit on df), made once per frame (tests that only read them share them)."""
     if (case.name, df) not in _MODELS:
-        _MODELS[case.name, df] = case.make().fit(df)
+        estimator = case.make()
+        _MODELS[case.name, df] = (estimator, estimator.fit(df))
     return _MODELS[case.name, df]
+
+
+def default_fit(case, df):
+    return default_estimator_and_fit(case, df)[1]
 
 
 @pytest.fixture
@@ -68,7 +73,7 @@ def data(spark, case):
 
 def test_params_copy_and_uid(case, data):
     df, _ = data
-    est = case.make()
+    est, model = default_estimator_and_fit(case, df)
     param = est.getParam(case.grid_param)
     before = est.getOrDefault(param)
     copied = est.copy({param: case.grid_values[0]})
@@ -76,7 +81,6 @@ def test_params_copy_and_uid(case, data):
     assert est.getOrDefault(param) == before
     assert copied.uid == est.uid and copied is not est
     assert all(p.doc for p in est.params)
-    model = est.fit(df)
     assert model.uid == est.uid
     assert model.getFeaturesCol() == est.getFeaturesCol()
     assert model.copy().uid == model.uid
@@ -98,24 +102,33 @@ def test_save_load_round_trip(case, data, tmp_path):
     assert_df_equality(loaded.transform(df), model.transform(df), ignore_row_order=True)
 
 
-def test_pipeline_saved_and_loaded(case, data, tmp_path):
+def test_pipeline_in_a_cross_validator_saved_and_loaded(case, data, tmp_path):
+    """The stage after a VectorAssembler in a Pipeline, in a CrossValidator over the
+    stage's grid param: the CrossValidator (with the Pipeline) is saved and loaded, fitted,
+    the CrossValidatorModel (with the best PipelineModel) is saved and loaded and
+    transforms like the fitted one, and its stage equals a direct fit of the best params."""
     df, xcols = data
-    pipeline = Pipeline(stages=[VectorAssembler(inputCols=xcols, outputCol="assembled"),
-                                case.make(**{case.input_param: "assembled"})])  # fmt: skip
-    pipeline.write().overwrite().save(str(tmp_path / "pipeline"))
-    fitted = Pipeline.load(str(tmp_path / "pipeline")).fit(df)
-    fitted.write().overwrite().save(str(tmp_path / "fitted"))
-    loaded = PipelineModel.load(str(tmp_path / "fitted"))
-    assert_df_equality(loaded.transform(df), fitted.transform(df), ignore_row_order=True)
-    direct = default_fit(case, df)
-    np.testing.assert_allclose(case.model_arrays(fitted.stages[-1]), case.model_arrays(direct), atol=case.tolerance)
+    stage = case.make(**{case.input_param: "assembled"})
+    pipeline = Pipeline(stages=[VectorAssembler(inputCols=xcols, outputCol="assembled"), stage])
+    loaded, metrics = _cross_validated(pipeline, stage, case, df, tmp_path)
+    best = (np.argmax if case.evaluator().isLargerBetter() else np.argmin)(metrics)
+    direct = case.make()
+    direct.set(direct.getParam(case.grid_param), case.grid_values[best])
+    np.testing.assert_allclose(case.model_arrays(loaded.bestModel.stages[-1]), case.model_arrays(direct.fit(df)),
+                               atol=case.tolerance)  # fmt: skip
 
 
-def test_cross_validator_saved_and_loaded(case, data, tmp_path):
+def check_cross_validator(case, data, tmp_path):
+    """The stage itself in a CrossValidator (its fitMultiple serves the grid), saved and
+    loaded around the fit (tests/spark/test_matrix.py runs it in the other modes)."""
     df, _ = data
     est = case.make()
-    grid = ParamGridBuilder().addGrid(est.getParam(case.grid_param), list(case.grid_values)).build()
-    cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=case.evaluator(),
+    _cross_validated(est, est, case, df, tmp_path)
+
+
+def _cross_validated(estimator, stage, case, df, tmp_path):
+    grid = ParamGridBuilder().addGrid(stage.getParam(case.grid_param), list(case.grid_values)).build()
+    cv = CrossValidator(estimator=estimator, estimatorParamMaps=grid, evaluator=case.evaluator(),
                         numFolds=2, parallelism=2, seed=3)  # fmt: skip
     cv.write().overwrite().save(str(tmp_path / "cv"))
     cv_model = CrossValidator.load(str(tmp_path / "cv")).fit(df)
@@ -124,6 +137,7 @@ def test_cross_validator_saved_and_loaded(case, data, tmp_path):
     loaded = CrossValidatorModel.load(str(tmp_path / "cvm"))
     assert loaded.avgMetrics == cv_model.avgMetrics
     assert_df_equality(loaded.transform(df), cv_model.transform(df), ignore_row_order=True)
+    return loaded, cv_model.avgMetrics
 
 
 def test_every_input_layout_gives_the_same_model(case, data):

@@ -34,4 +34,4 @@ def test_fit_save_load_and_cross_validator(case, data, tmp_path):
     """CrossValidator saved and loaded (the Estimator's params travel in it), fitted, the
     CrossValidatorModel saved and loaded (the best Model's arrays travel in it), and the
     loaded model transforms like the fitted one."""
-    checks.test_cross_validator_saved_and_loaded(case, data, tmp_path)
+    checks.check_cross_validator(case, data, tmp_path)
