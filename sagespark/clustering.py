@@ -28,7 +28,8 @@ from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset, sum_dataset
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter, ParamsWritable
-from sagespark.spark.progress import pass_description
+from sagespark.spark.onepass import FitSummary, PassResult
+from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
@@ -140,15 +141,14 @@ class _KMeansParams(
         )
 
 
-@dataclass(frozen=True)
-class KMeansSummary:
-    """Training summary. ``clusterWeights`` and ``trainingCost`` are computed from the
-    state's weighted centers (no extra pass): the weight each final center represents,
-    and the weighted cost of the state's centers around the final ones."""
+@dataclass(frozen=True, kw_only=True)
+class KMeansSummary(FitSummary):
+    """Training summary: the FitSummary (rows, passes, seconds per phase) and the
+    clustering. ``clusterWeights`` and ``trainingCost`` are computed from the state's
+    weighted centers (no extra pass): the weight each final center represents, and the
+    weighted cost of the state's centers around the final ones."""
 
     k: int
-    numRows: int
-    numRowsSkipped: int
     totalWeight: float
     clusterWeights: list[float]
     trainingCost: float
@@ -239,7 +239,7 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
     def _fit(self, dataset: DataFrame) -> "KMeansModel":
         return self._model(self._fit_state(dataset, self.getK()))
 
-    def _fit_state(self, dataset: DataFrame, capacity_k: int) -> "_PassResult":
+    def _fit_state(self, dataset: DataFrame, capacity_k: int) -> PassResult:
         """One pass (``epochs`` passes) over the data; the state is sized for capacity_k."""
         self._check_distance_measure()
         features_col, features_cols, weight_col, handle_invalid = self._input_settings()
@@ -258,19 +258,25 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
         new_state(0)  # validate the params on the driver before launching a job
         if self.getEpochs() < 1:
             raise ValueError(f"epochs must be >= 1, got {self.getEpochs()}")
+        clock = PhaseClock()
         for epoch in range(self.getEpochs()):
             description = pass_description(self, epoch + 1, self.getEpochs())
             result = fold_dataset(dataset, columns, spec, new_state, self.getAggregationDepth(), description=description)
+            clock.add(result.seconds)
             new_state = partial(_restart_state, template=result.state.to_bytes())
-        rows, skipped, state = result.rows, result.skipped, result.state
+        state = result.state
         if initial is not None:
-            state = initial._state.merge(state)
-            rows += initial.summary.numRows
-            skipped += initial.summary.numRowsSkipped
-        return _PassResult(state, rows, skipped)
+            with clock.phase(MERGE_PHASE):
+                state = initial._state.merge(state)
+        summary = FitSummary(result.rows, result.skipped, self.getEpochs(), clock.seconds)
+        return PassResult(state, summary.continuing(initial._fit if initial is not None else None))
 
-    def _model(self, result: "_PassResult") -> "KMeansModel":
-        model = KMeansModel._from_state(result.state, self._finalize_state(result.state), result.rows, result.skipped)
+    def _model(self, result: PassResult) -> "KMeansModel":
+        clock = PhaseClock()
+        with clock.phase(FINALIZE_PHASE):
+            solution = self._finalize_state(result.state)
+        fit = result.summary.with_phase(FINALIZE_PHASE, clock.seconds[FINALIZE_PHASE])
+        model = KMeansModel._from_state(result.state, solution, fit)
         model._resetUid(self.uid)
         return self._copyValues(model)
 
@@ -283,7 +289,7 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
         def pass_key(index_map: dict) -> tuple:
             return tuple(sorted((p.name, repr(v)) for p, v in index_map.items() if p.name not in FINALIZE_PARAMS))
 
-        def run_pass(indices: list[int]) -> _PassResult:
+        def run_pass(indices: list[int]) -> PassResult:
             capacity_k = max(estimators[i].getK() for i in indices)
             return estimators[indices[0]]._fit_state(dataset, capacity_k)
 
@@ -295,13 +301,6 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
         return copied
 
 
-@dataclass(frozen=True)
-class _PassResult:
-    state: KMeansState
-    rows: int
-    skipped: int
-
-
 class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
     """Fitted k-means: k centers plus the state they were finalized from."""
 
@@ -309,13 +308,12 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         super().__init__()
         self._state: KMeansState | None = None
         self._solution: KMeansSolution | None = None
-        self._rows = 0
-        self._skipped = 0
+        self._fit = FitSummary(0, 0)
 
     @classmethod
-    def _from_state(cls, state: KMeansState, solution: KMeansSolution, rows: int, skipped: int) -> "KMeansModel":
+    def _from_state(cls, state: KMeansState, solution: KMeansSolution, fit: FitSummary) -> "KMeansModel":
         model = cls()
-        model._state, model._solution, model._rows, model._skipped = state, solution, rows, skipped
+        model._state, model._solution, model._fit = state, solution, fit
         return model
 
     # ------------------------------------------------------------- inspection
@@ -339,9 +337,8 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
     @property
     def summary(self) -> KMeansSummary:
         return KMeansSummary(
+            **vars(self._fit),
             k=len(self._solution.centers),
-            numRows=self._rows,
-            numRowsSkipped=self._skipped,
             totalWeight=float(self._state.weights.sum()),
             clusterWeights=[float(w) for w in self._solution.weights],
             trainingCost=float(self._solution.cost),
@@ -396,7 +393,7 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         return ArraysModelReader(cls)
 
     def _model_metadata(self) -> dict:
-        return {"rows": self._rows, "skipped": self._skipped, "trainingCost": self._solution.cost}
+        return {**self._fit._metadata(), "trainingCost": self._solution.cost}
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"state.{name}": value for name, value in self._state.to_arrays().items()}
@@ -410,7 +407,7 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
             {name[len("state."):]: value for name, value in arrays.items() if name.startswith("state.")}
         )
         solution = KMeansSolution(arrays["centers"], arrays["cluster_weights"], float(metadata["trainingCost"]))
-        return cls._from_state(state, solution, int(metadata["rows"]), int(metadata["skipped"]))
+        return cls._from_state(state, solution, FitSummary(**FitSummary._fields_from_metadata(metadata)))
 
 
 def _kmeans_scores(features, centers: np.ndarray) -> dict[str, np.ndarray]:

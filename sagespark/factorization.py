@@ -39,7 +39,7 @@ from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _has_rdd, fold_dataset
 from sagespark.spark.onepass import EpochsModel, EpochsSummary, OnePassEstimator, PassResult, partition_start_state
 from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
-from sagespark.spark.progress import pass_description
+from sagespark.spark.progress import PhaseClock, pass_description
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.udfs.arrow import FeatureSpec
 
@@ -143,18 +143,18 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         rows = self._learner_partitions(dataset.select(*columns))
         fields = [F.col(name) for name in spec.fields]
         state = initial._state.for_partition(0) if initial is not None else self._start_state(spec)
-        history, result = [], None
+        history, result, clock = [], None, PhaseClock()
         for index in range(passes):
             result = fold_dataset(rows, fields, spec, partial(partition_start_state, start=state.to_bytes()),
                                   state_bytes=8 * (3 * state.params.size + state.n_features),
                                   description=pass_description(self, index + 1, passes))  # fmt: skip
+            clock.add(result.seconds)
             state = result.state
             state.epochs += 1
             history.append(state.progressive_loss())
-        n, skipped = result.rows, result.skipped
-        if initial is not None:
-            n, skipped = n + initial.summary.numRows, skipped + initial.summary.numRowsSkipped
-        return PassResult(state, EpochsSummary(n, skipped, passes, tuple(history)))
+        summary = EpochsSummary(result.rows, result.skipped, passes, clock.seconds, numEpochs=passes,
+                                objectiveHistory=tuple(history))  # fmt: skip
+        return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
     def _learner_partitions(self, rows: DataFrame) -> DataFrame:
         """``rows`` coalesced to numLearners partitions when it has more."""

@@ -43,7 +43,7 @@ from sagespark.spark.onepass import (
     partition_start_state,
 )
 from sagespark.spark.params import HasInputParams, stable_default_seed
-from sagespark.spark.progress import pass_description
+from sagespark.spark.progress import MERGE_PHASE, SAMPLE_PHASE, PhaseClock, pass_description
 from sagespark.streaming.linear import (
     ExactLeastSquares,
     LinearLearnerState,
@@ -236,7 +236,9 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         rows, columns, spec = self._labelled_input(dataset)
         if self._exact_solver():
             return self._exact_pass(rows, columns, spec)
-        start = self._start_state(rows, columns, spec)
+        clock = PhaseClock()
+        with clock.phase(SAMPLE_PHASE):
+            start = self._start_state(rows, columns, spec)
         history: list[float] = []
         best, stale = np.inf, 0
         patience, tolerance = self.getOrDefault(self.earlyStoppingPatience), self.getOrDefault(self.earlyStoppingTolerance)
@@ -246,6 +248,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
                                   state_bytes=_state_bytes(state),
                                   description=pass_description(self, epoch + 1, epochs))  # fmt: skip
+            clock.add(result.seconds)
             state = result.state
             state.epochs += 1
             loss = state.best_selection_loss()
@@ -254,27 +257,30 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             best, stale = (loss, 0) if improved else (best, stale + 1)
             if stale >= patience or state.converged_within_pass(tolerance):
                 break
-        return PassResult(state, self._summary(result.rows, result.skipped, len(history), history))
+        return PassResult(state, self._summary(result.rows, result.skipped, history, clock.seconds))
 
     def _exact_pass(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> PassResult:
         empty = ExactLeastSquares(spec.n_features, self._fraction(), self.getSeed())
         result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=empty.to_bytes()),
                               state_bytes=8 * (spec.n_features + 1) ** 2 * 2,
                               description=pass_description(self, 1, 1))  # fmt: skip
-        state, n, skipped = result.state, result.rows, result.skipped
+        state, clock = result.state, PhaseClock()
+        clock.add(result.seconds)
         initial = self.getInitialModel()
         if initial is not None:
             if not isinstance(initial._state, ExactLeastSquares):
                 raise ValueError("an initial model trained with solver='sgd' cannot continue with solver='exact'")
-            state = initial._state.merge(state)
-        return PassResult(state, self._summary(n, skipped, 1, []))
+            with clock.phase(MERGE_PHASE):
+                state = initial._state.merge(state)
+        return PassResult(state, self._summary(result.rows, result.skipped, [], clock.seconds))
 
-    def _summary(self, rows: int, skipped: int, epochs: int, history: list[float]) -> EpochsSummary:
+    def _summary(self, rows: int, skipped: int, history: list[float], seconds: dict[str, float]) -> EpochsSummary:
+        """``history``: one selection loss per epoch (empty for the exact solver's one pass)."""
+        passes = max(len(history), 1)
+        summary = EpochsSummary(rows, skipped, passes, seconds, numEpochs=passes,
+                                objectiveHistory=tuple(float(h) for h in history))  # fmt: skip
         initial = self.getInitialModel()
-        if initial is not None:
-            rows += initial.summary.numRows
-            skipped += initial.summary.numRowsSkipped
-        return EpochsSummary(rows, skipped, epochs, tuple(float(h) for h in history))
+        return summary.continuing(initial.summary if initial is not None else None)
 
     def _start_state(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> LinearLearnerState:
         """The first epoch's start: the initial model's parameters (continued training),

@@ -35,6 +35,7 @@ from sagespark.spark.fold import _collect_arrow
 from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
 from sagespark.spark.params import HasFeaturesCols
 from sagespark.spark.persistence import ParamsWritable
+from sagespark.spark.progress import FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming import Moments, QuantileSketches
 from sagespark.streaming.quantiles import k_for_rank_error
@@ -341,13 +342,15 @@ class QuantileDiscretizer(
 
     def _fit_pass(self, dataset: DataFrame) -> PassResult:
         inputs, _, _ = self._columns()
-        state, rows = sql_sketches(dataset, inputs, k_for_rank_error(self.getRelativeError()))
+        clock = PhaseClock()
+        with clock.phase(FOLD_PHASE), job_description(dataset, pass_description(self, 1, 1)):
+            state, rows = sql_sketches(dataset, inputs, k_for_rank_error(self.getRelativeError()))
         initial = self._initial_model
-        summary = FitSummary(rows, 0)
         if initial is not None:
-            state = initial._state.merge(state)
-            summary = FitSummary(rows + initial.summary.numRows, 0)
-        return PassResult(state, summary)
+            with clock.phase(MERGE_PHASE):
+                state = initial._state.merge(state)
+        summary = FitSummary(rows, 0, 1, clock.seconds)
+        return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
     def _model_class(self):
         return QuantileDiscretizerModel

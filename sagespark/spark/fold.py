@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.spark.progress import job_description
+from sagespark.spark.progress import FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description
 from sagespark.streaming import State
 from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
 from sagespark.udfs.fold import (
@@ -43,6 +43,7 @@ class FoldResult:
     rows: int  # rows folded into the state
     skipped: int  # rows dropped under handleInvalid='skip'
     partitions: int  # non-empty partitions that produced a state
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of the fold and merge phases
 
 
 def fold_dataset(
@@ -69,16 +70,18 @@ def fold_dataset(
     if n is not None and state_bytes is not None and n * state_bytes <= DRIVER_MERGE_BYTES:
         aggregation_depth = 1
     states = _tree_levels(states, n, aggregation_depth)
-    with job_description(dataset, description):
+    clock = PhaseClock()
+    with job_description(dataset, description), clock.phase(FOLD_PHASE):
         table = _collect_arrow(states)
     if table.num_rows == 0:
         raise ValueError("the dataset is empty: there are no rows to fit")
-    rows, skipped, state = merge_state_rows(table, 0)
+    with clock.phase(MERGE_PHASE):
+        rows, skipped, state = merge_state_rows(table, 0)
     if rows == 0:
         raise ValueError(
             f"no valid rows to fit: all {skipped} row(s) were skipped as invalid (handleInvalid='skip')"
         )
-    return FoldResult(state, rows, skipped, table.num_rows)
+    return FoldResult(state, rows, skipped, table.num_rows, clock.seconds)
 
 
 def sum_dataset(

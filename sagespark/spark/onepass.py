@@ -10,7 +10,7 @@ in them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame
 
 from sagespark.spark.fold import fold_dataset
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
-from sagespark.spark.progress import pass_description
+from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec
@@ -28,11 +28,38 @@ from sagespark.udfs.arrow import FeatureSpec
 
 @dataclass(frozen=True)
 class FitSummary:
-    """What a one-pass fit saw: rows folded into the state and rows skipped as invalid
-    (handleInvalid='skip'), including those of an initial model."""
+    """What a fit saw and did: rows folded into the state and rows skipped as invalid
+    (handleInvalid='skip'), both including those of an initial model; the passes over
+    the data and the wall seconds of each phase (``fold``, ``merge``, ``finalize``; see
+    sagespark.spark.progress), both of this fit alone. Models sharing one pass
+    (fitMultiple) report the same fold and merge seconds."""
 
     numRows: int
     numRowsSkipped: int
+    numPasses: int = 1
+    phaseSeconds: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def continuing(self, initial: "FitSummary | None") -> "FitSummary":
+        """This fit's summary counting the rows of the model it continued, if any."""
+        if initial is None:
+            return self
+        return replace(self, numRows=self.numRows + initial.numRows,
+                       numRowsSkipped=self.numRowsSkipped + initial.numRowsSkipped)  # fmt: skip
+
+    def with_phase(self, name: str, seconds: float) -> "FitSummary":
+        return replace(self, phaseSeconds={**self.phaseSeconds, name: seconds})
+
+    def _metadata(self) -> dict:
+        return {"rows": self.numRows, "skipped": self.numRowsSkipped, "passes": self.numPasses,
+                "phaseSeconds": dict(self.phaseSeconds)}  # fmt: skip
+
+    @staticmethod
+    def _fields_from_metadata(metadata: dict) -> dict:
+        """The FitSummary fields saved by ``_metadata`` (models saved before passes and
+        phases were recorded load with 1 pass and no phases)."""
+        return {"numRows": int(metadata["rows"]), "numRowsSkipped": int(metadata["skipped"]),
+                "numPasses": int(metadata.get("passes", 1)),
+                "phaseSeconds": {str(k): float(v) for k, v in metadata.get("phaseSeconds", {}).items()}}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,9 @@ class EpochsSummary(FitSummary):
 
     numEpochs: int = 1
     objectiveHistory: tuple[float, ...] = ()
+
+    def _metadata(self) -> dict:
+        return {**super()._metadata(), "epochs": self.numEpochs, "history": list(self.objectiveHistory)}
 
 
 @dataclass(frozen=True)
@@ -91,17 +121,23 @@ class OnePassEstimator(Estimator):
         new_state(0)  # validate the params on the driver before a job starts
         result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
                               description=pass_description(self, 1, 1))  # fmt: skip
-        state, rows, skipped = result.state, result.rows, result.skipped
+        clock = PhaseClock()
+        clock.add(result.seconds)
+        state = result.state
         if initial is not None:
-            state = initial._state.merge(state)
-            rows += initial.summary.numRows
-            skipped += initial.summary.numRowsSkipped
-        return PassResult(state, FitSummary(rows, skipped))
+            with clock.phase(MERGE_PHASE):
+                state = initial._state.merge(state)
+        summary = FitSummary(result.rows, result.skipped, 1, clock.seconds)
+        return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
     def _model(self, result: PassResult) -> "StateModel":
         model = self._model_class()._from_state(result.state, result.summary)
         model._resetUid(self.uid)
-        return self._copyValues(model)._finalized()
+        clock = PhaseClock()
+        with clock.phase(FINALIZE_PHASE):
+            model = self._copyValues(model)._finalized()
+        model._summary = result.summary.with_phase(FINALIZE_PHASE, clock.seconds[FINALIZE_PHASE])
+        return model
 
     def _fit(self, dataset: DataFrame) -> "StateModel":
         return self._model(self._fit_pass(dataset))
@@ -196,7 +232,7 @@ class StateModel(Model, MLReadable, MLWritable):
         return ArraysModelReader(cls)
 
     def _model_metadata(self) -> dict:
-        return {"rows": self._summary.numRows, "skipped": self._summary.numRowsSkipped}
+        return self._summary._metadata()
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return {"state": np.frombuffer(self._state.to_bytes(), dtype=np.uint8)}
@@ -204,7 +240,7 @@ class StateModel(Model, MLReadable, MLWritable):
     @classmethod
     def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "StateModel":
         state = state_from_bytes(np.asarray(arrays["state"], dtype=np.uint8).tobytes())
-        return cls._from_state(state, FitSummary(int(metadata["rows"]), int(metadata["skipped"])))
+        return cls._from_state(state, FitSummary(**FitSummary._fields_from_metadata(metadata)))
 
 
 class EpochsModel(StateModel):
@@ -212,14 +248,9 @@ class EpochsModel(StateModel):
 
     _summary: EpochsSummary
 
-    def _model_metadata(self) -> dict:
-        summary = self._summary
-        return {**super()._model_metadata(), "epochs": summary.numEpochs, "history": list(summary.objectiveHistory)}
-
     @classmethod
     def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "EpochsModel":
         model = super()._from_saved(arrays, metadata)
-        summary = model._summary
-        model._summary = EpochsSummary(summary.numRows, summary.numRowsSkipped, int(metadata["epochs"]),
-                                       tuple(float(h) for h in metadata["history"]))  # fmt: skip
+        model._summary = EpochsSummary(**FitSummary._fields_from_metadata(metadata), numEpochs=int(metadata["epochs"]),
+                                       objectiveHistory=tuple(float(h) for h in metadata["history"]))  # fmt: skip
         return model
