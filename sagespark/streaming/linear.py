@@ -521,7 +521,8 @@ class ExactLeastSquares(State):
         1/(2W) sum_i w_i (y_i - x_i beta - b)^2 + r/2 ||beta||^2
 
     has beta = (C_xx + r W I)^-1 C_xy and b = mean_y - mean_x . beta (MLlib's
-    LinearRegression with standardization=False and elasticNetParam=0). The
+    LinearRegression with standardization=False and elasticNetParam=0 at regParam
+    r x std(y): MLlib divides its regParam by the label's deviation). The
     validation mean squared error of any beta follows from the validation sums alone:
     (C_yy - 2 beta.C_xy + beta^T C_xx beta) / W_v + (mean_y - mean_x.beta - b)^2.
     """

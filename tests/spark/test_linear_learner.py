@@ -82,6 +82,22 @@ def test_validation_rows_are_never_trained_on(spark):
     assert by_frame.validationMSE[0] == pytest.approx(100.0**2, rel=0.01)
 
 
+def test_exact_solver_equals_mllib_normal_equations_at_regparam_times_label_std(spark):
+    """MLlib's normal solver divides regParam by the label's (population) standard
+    deviation (glmnet's convention): sagespark's exact ridge at r equals MLlib's
+    LinearRegression(standardization=False, elasticNetParam=0) at r x std(y)."""
+    from pyspark.ml.regression import LinearRegression
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(600, 4))
+    y = x @ rng.normal(size=4) * 3 + 5 + rng.normal(scale=2.0, size=600)
+    df = frame(spark, x, y)
+    ours = LinearLearnerRegressor(solver="exact", regParam=0.5).fit(df)
+    theirs = LinearRegression(solver="normal", standardization=False, elasticNetParam=0.0, regParam=0.5 * y.std()).fit(df)
+    np.testing.assert_allclose(ours.coefficients.toArray(), theirs.coefficients.toArray(), rtol=1e-8)
+    assert ours.intercept == pytest.approx(theirs.intercept, rel=1e-8)
+
+
 def test_exact_solver_serves_a_regparam_grid_in_one_pass(spark, count_passes):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(800, 5))
