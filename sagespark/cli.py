@@ -101,7 +101,7 @@ def _cost_of_centers(model, centers: np.ndarray, df) -> float:
     from sagespark.clustering import KMeansModel
     from sagespark.streaming.kmeans import KMeansSolution
 
-    other = KMeansModel._from_state(model._state, KMeansSolution(centers, np.zeros(len(centers)), 0.0), 0, 0)
+    other = KMeansModel._from_state(model._state, KMeansSolution(centers, np.zeros(len(centers)), 0.0), model._fit)
     return model._copyValues(other).computeCost(df).ssd
 
 

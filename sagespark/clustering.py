@@ -47,6 +47,10 @@ class _KMeansParams(
     HasInputParams, HasPredictionCol, HasSeed, HasAggregationDepth, HasDistanceMeasure, HasMiniBatchSize
 ):
     k: Param[int] = Param(Params._dummy(), "k", "number of clusters (> 0)", TypeConverters.toInt)
+    distanceMeasure: Param[str] = Param(
+        Params._dummy(), "distanceMeasure", "the distance measure: only 'euclidean' (MLlib's 'cosine' is refused)",
+        TypeConverters.toString,
+    )  # fmt: skip
     extraCenterFactor: Param[str] = Param(
         Params._dummy(),
         "extraCenterFactor",

@@ -239,3 +239,20 @@ CASES += [
         tolerance=0.0,
     ),
 ]
+
+
+def _one_per_stage(cases: list[Case]) -> list[Case]:
+    seen, kept = set(), []
+    for case in cases:
+        stage = type(case.make())
+        if stage not in seen:
+            seen.add(stage)
+            kept.append(case)
+    return kept
+
+
+# The first case of each Estimator class. Checks of the Spark ML wiring (Params, save/load,
+# Pipeline, CrossValidator) and of the shared input layer (the bad-input table) run once
+# per stage; a stage's modes (PCA's algorithmMode, the linear learner's solver and class
+# count) change the state, which the other checks cover for every case.
+STAGES = _one_per_stage(CASES)

@@ -8,9 +8,11 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
-from tests.spark.conformance import CASES
+from tests.spark.conformance import CASES, STAGES
 
-pytestmark = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+# once per stage (the input layer is shared by a stage's modes); the label rules once per case
+every_stage = pytest.mark.parametrize("case", STAGES, ids=[c.name for c in STAGES])
+every_case = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 SKIP_HINT = " Set handleInvalid='skip' to drop such rows and count them."
 
 
@@ -37,18 +39,21 @@ def fit_error(case, df, **params) -> str:
     return str(info.value)
 
 
+@every_stage
 def test_nan_and_infinity(case, spark):
     """(A null row: test_conformance.py::test_handle_invalid checks that message.)"""
     df = rows_frame(spark, case, clean_rows(case) + [np.array([1.0, np.nan, 0.0, 0.0]), np.array([np.inf, 0, 0, 0])])
     assert fit_error(case, df) == "column 'arr', partition 0: 2 row(s) contain NaN or infinity." + SKIP_HINT
 
 
+@every_stage
 def test_wrong_and_mixed_sizes(case, spark):
     """The dimension is the first row's; rows of any other size are invalid."""
     df = rows_frame(spark, case, clean_rows(case) + [np.ones(5), np.ones(3), np.ones(5)])
     assert fit_error(case, df) == "column 'arr', partition 0: 3 row(s) have dimension 5, expected 4." + SKIP_HINT
 
 
+@every_stage
 def test_all_rows_skipped(case, spark):
     df = rows_frame(spark, case, [np.full(4, np.nan)] * 5)
     assert fit_error(case, df, handleInvalid="skip") == (
@@ -56,11 +61,13 @@ def test_all_rows_skipped(case, spark):
     )
 
 
+@every_stage
 def test_empty_dataframe(case, spark):
     df = rows_frame(spark, case, [])
     assert fit_error(case, df) == "the dataset has no rows with features"
 
 
+@every_stage
 def test_string_columns_where_numbers_are_expected(case, spark):
     schema = StructType([StructField("name", StringType()), StructField("arr", ArrayType(DoubleType())),
                          StructField("label", DoubleType()), StructField("answer", StringType())])  # fmt: skip
@@ -77,6 +84,7 @@ def test_string_columns_where_numbers_are_expected(case, spark):
         assert fit_error(case, df, labelCol="answer") == "label column 'answer' must be numeric, found string"
 
 
+@every_stage
 def test_a_missing_features_column_lists_the_columns(case, spark):
     df = rows_frame(spark, case, clean_rows(case, 3))
     with pytest.raises(ValueError) as info:
@@ -84,6 +92,7 @@ def test_a_missing_features_column_lists_the_columns(case, spark):
     assert str(info.value) == f"column 'nope' not found; the dataset has {df.columns}"
 
 
+@every_case
 def test_labels_out_of_range(case, spark):
     if case.labels is None:
         pytest.skip("unsupervised stage")
@@ -109,6 +118,7 @@ def test_labels_out_of_range(case, spark):
     )
 
 
+@every_stage
 def test_bad_weights(case, spark):
     if not case.make().hasParam("weightCol"):
         pytest.skip("the stage takes no weights")

@@ -12,9 +12,10 @@ from pyspark.ml.tuning import CrossValidator, CrossValidatorModel, ParamGridBuil
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, LongType, StructField, StructType
 
-from tests.spark.conformance import CASES
+from tests.spark.conformance import CASES, STAGES
 
-pytestmark = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+every_case = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+every_stage = pytest.mark.parametrize("case", STAGES, ids=[c.name for c in STAGES])
 
 
 def frame(spark, x, partitions=3, labels=None):
@@ -71,6 +72,7 @@ def data(spark, case):
     return case_frame(spark, case)
 
 
+@every_stage
 def test_params_copy_and_uid(case, data):
     df, _ = data
     est, model = default_estimator_and_fit(case, df)
@@ -86,6 +88,7 @@ def test_params_copy_and_uid(case, data):
     assert model.copy().uid == model.uid
 
 
+@every_stage
 def test_save_load_round_trip(case, data, tmp_path):
     df, _ = data
     est = case.make()
@@ -102,6 +105,7 @@ def test_save_load_round_trip(case, data, tmp_path):
     assert_df_equality(loaded.transform(df), model.transform(df), ignore_row_order=True)
 
 
+@every_stage
 def test_pipeline_in_a_cross_validator_saved_and_loaded(case, data, tmp_path):
     """The stage after a VectorAssembler in a Pipeline, in a CrossValidator over the
     stage's grid param: the CrossValidator (with the Pipeline) is saved and loaded, fitted,
@@ -140,6 +144,7 @@ def _cross_validated(estimator, stage, case, df, tmp_path):
     return loaded, cv_model.avgMetrics
 
 
+@every_case
 def test_every_input_layout_gives_the_same_model(case, data):
     df, xcols = data
     reference = case.model_arrays(default_fit(case, df))
@@ -149,6 +154,7 @@ def test_every_input_layout_gives_the_same_model(case, data):
         np.testing.assert_allclose(case.model_arrays(model), reference, atol=case.tolerance, err_msg=str(kwargs))
 
 
+@every_case
 def test_empty_partitions(case, data):
     df, _ = data
     half = df.where(F.col("id") < df.count() // 2).repartition(8, F.col("id") % 2)
@@ -157,6 +163,7 @@ def test_empty_partitions(case, data):
     assert model.summary.numRows == half.count()
 
 
+@every_case
 def test_handle_invalid(case, spark, data):
     df, _ = data
     label = ["label"] if case.labels else []
@@ -177,6 +184,7 @@ def test_handle_invalid(case, spark, data):
     np.testing.assert_allclose(case.model_arrays(skipped), case.model_arrays(reference), atol=case.tolerance)
 
 
+@every_case
 def test_determinism(case, data):
     """Two fits with the same (default) seed save byte-identical arrays."""
     df, _ = data
@@ -188,12 +196,14 @@ def test_determinism(case, data):
         assert np.asarray(saved_first[name]).tobytes() == np.asarray(saved_second[name]).tobytes(), name
 
 
+@every_case
 def test_empty_dataset_is_a_clear_error(case, data):
     df, _ = data
     with pytest.raises(ValueError, match="the dataset has no rows with features"):
         case.make().fit(df.limit(0))
 
 
+@every_case
 def test_another_partitioning_within_the_stated_tolerance(case, data):
     """3 range partitions vs 7 hash partitions of the same rows (docs/reliability.md
     states each stage's tolerance)."""
