@@ -252,7 +252,7 @@ def _one_per_stage(cases: list[Case]) -> list[Case]:
 
 
 # The first case of each Estimator class. Checks of the Spark ML wiring (Params, save/load,
-# Pipeline, CrossValidator) and of the shared input layer (the bad-input table) run once
-# per stage; a stage's modes (PCA's algorithmMode, the linear learner's solver and class
+# Pipeline, CrossValidator) and of the shared input and fold layers (the bad-input table,
+# handleInvalid, input layouts, empty partitions) run once per stage; a stage's modes (PCA's algorithmMode, the linear learner's solver and class
 # count) change the state, which the other checks cover for every case.
 STAGES = _one_per_stage(CASES)
