@@ -1,4 +1,6 @@
-"""Checks every Estimator/Model pair in conformance.CASES must pass."""
+"""Checks every Estimator/Model pair must pass: per conformance.CASES (every mode of a
+stage) where the state decides the outcome, per conformance.STAGES (one case per
+Estimator class) where only the shared wiring and input layers do."""
 
 from __future__ import annotations
 
