@@ -26,7 +26,7 @@ def rows_frame(spark, case, features, labels=None):
         labels = [float(good[0]) if len(good) else 0.0] * len(features)
     rows = [([float(v) for v in r] if r is not None else None, *([labels[i]] if supervised else []))
             for i, r in enumerate(features)]  # fmt: skip
-    return spark.createDataFrame(rows, StructType(fields)).coalesce(1)
+    return spark.createDataFrame(rows, StructType(fields)).coalesce(1).cache()
 
 
 def clean_rows(case, n=40):

@@ -99,16 +99,16 @@ def test_approx_quantiles_ignores_null_and_nan_like_approx_quantile(spark):
 
 
 def test_sample_has_exact_size_and_weight_proportional_inclusion(spark):
-    rows = [(i, float(1 + i % 4)) for i in range(400)]
+    rows = [(i, float(1 + i % 4)) for i in range(1200)]
     frame = spark.createDataFrame(rows, "id long, w double").repartition(3, "id").cache()
     counts = np.zeros(4)
-    for seed in range(60):
-        picked = sample(frame, 20, weightCol="w", seed=seed).collect()
-        assert len(picked) == 20 and len({r.id for r in picked}) == 20
+    for seed in range(20):
+        picked = sample(frame, 60, weightCol="w", seed=seed).collect()
+        assert len(picked) == 60 and len({r.id for r in picked}) == 60
         counts += np.bincount([r.id % 4 for r in picked], minlength=4)
-    # 20 of 400 is a small fraction, so inclusion ~ proportional to w = 1:2:3:4
+    # 60 of 1200 is a small fraction, so inclusion ~ proportional to w = 1:2:3:4
     assert stats.chisquare(counts, counts.sum() * np.arange(1, 5) / 10).pvalue > 0.001
-    again = sample(frame, 20, weightCol="w", seed=59).collect()
+    again = sample(frame, 60, weightCol="w", seed=19).collect()
     assert sorted(r.id for r in again) == sorted(r.id for r in picked)
 
 
