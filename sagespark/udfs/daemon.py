@@ -1,4 +1,4 @@
-"""Spark's Python daemon, made cheaper per worker and per task.
+"""Spark's Python daemon, with workers that start ready.
 
 Spark starts one daemon per executor (``python -m pyspark.daemon``) and forks a worker
 from it for each Python task slot; a worker that raised (an invalid-input error, say) or
@@ -7,14 +7,15 @@ was killed is replaced by a new fork. With
 
 - Each fork of the stock daemon imports numpy, pyarrow, numba, sagespark's kernels and,
   when it unpickles a stage's fold function, the stage's package with pyspark.ml and
-  scipy (about 2.5 s on one core). This daemon imports them once and every fork
-  inherits them. The imports start no Python threads; OpenBLAS's native threads are
-  stopped and restarted around fork by OpenBLAS itself.
-- pyspark's worker calls ``importlib.invalidate_caches()`` before every task (so files
-  shipped with ``addPyFile`` are found). On Python 3.10-3.12 that makes every
-  ``zipimporter`` re-read its archive's whole directory, and a worker holds one per
-  imported package inside pyspark.zip, py4j's zip and spark-core's jar (Spark puts the
-  jar on the workers' PYTHONPATH): 18 re-reads, 0.32 s per task on a 2-core machine.
+  scipy, and its first numba call starts numba's compiler (together about 1.8 s on the
+  2-core test machine). This daemon does all that once and every fork inherits it.
+  None of it starts Python threads (the kernels are not ``parallel=True``); OpenBLAS's
+  native threads are stopped and restarted around fork by OpenBLAS itself.
+- A fresh worker's first task adds the SparkFiles directory to sys.path, and pyspark
+  then calls ``importlib.invalidate_caches()``. On Python 3.10-3.12 that makes every
+  ``zipimporter`` re-read its archive's whole directory, and a fork of this daemon holds
+  one per package it imported from pyspark.zip, py4j's zip and spark-core's jar (Spark
+  puts the jar on the workers' PYTHONPATH): 18 re-reads, 0.32 s on a 2-core machine.
   Python 3.13 made this lazy. Here, on older Pythons, an archive is re-read only when
   its size or modification time changed, once for all its importers.
 """

@@ -1,5 +1,5 @@
 """The worker daemon's zipimport cache: an unchanged archive is not re-read when pyspark
-invalidates the import caches before a task, and a changed one is."""
+invalidates the import caches (at a fresh worker's first task), and a changed one is."""
 
 from __future__ import annotations
 
