@@ -28,8 +28,8 @@ from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import fold_dataset, sum_dataset
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter, ParamsWritable
-from sagespark.spark.onepass import FitSummary, PassResult
-from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
+from sagespark.spark.onepass import FitSummary, PassResult, continued_state
+from sagespark.spark.progress import FINALIZE_PHASE, PhaseClock, pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
@@ -268,10 +268,7 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
             result = fold_dataset(dataset, columns, spec, new_state, self.getAggregationDepth(), description=description)
             clock.add(result.seconds)
             new_state = partial(_restart_state, template=result.state.to_bytes())
-        state = result.state
-        if initial is not None:
-            with clock.phase(MERGE_PHASE):
-                state = initial._state.merge(state)
+        state = continued_state(result.state, initial, clock)
         summary = FitSummary(result.rows, result.skipped, self.getEpochs(), clock.seconds)
         return PassResult(state, summary.continuing(initial._fit if initial is not None else None))
 

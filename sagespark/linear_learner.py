@@ -40,10 +40,11 @@ from sagespark.spark.onepass import (
     EpochsSummary,
     OnePassEstimator,
     PassResult,
+    continued_state,
     partition_start_state,
 )
 from sagespark.spark.params import HasInputParams, stable_default_seed
-from sagespark.spark.progress import MERGE_PHASE, SAMPLE_PHASE, PhaseClock, pass_description
+from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock, pass_description
 from sagespark.streaming.linear import (
     ExactLeastSquares,
     LinearLearnerState,
@@ -264,14 +265,12 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=empty.to_bytes()),
                               state_bytes=8 * (spec.n_features + 1) ** 2 * 2,
                               description=pass_description(self, 1, 1))  # fmt: skip
-        state, clock = result.state, PhaseClock()
+        clock = PhaseClock()
         clock.add(result.seconds)
         initial = self.getInitialModel()
-        if initial is not None:
-            if not isinstance(initial._state, ExactLeastSquares):
-                raise ValueError("an initial model trained with solver='sgd' cannot continue with solver='exact'")
-            with clock.phase(MERGE_PHASE):
-                state = initial._state.merge(state)
+        if initial is not None and not isinstance(initial._state, ExactLeastSquares):
+            raise ValueError("an initial model trained with solver='sgd' cannot continue with solver='exact'")
+        state = continued_state(result.state, initial, clock)
         return PassResult(state, self._summary(result.rows, result.skipped, [], clock.seconds))
 
     def _summary(self, rows: int, skipped: int, history: list[float], seconds: dict[str, float]) -> EpochsSummary:

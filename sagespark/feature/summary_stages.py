@@ -32,10 +32,10 @@ from pyspark.sql import functions as F
 from sagespark.kernels import CSRMatrix, Features
 from sagespark.spark.features import feature_spec
 from sagespark.spark.fold import _collect_arrow
-from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
+from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel, continued_state
 from sagespark.spark.params import HasFeaturesCols
 from sagespark.spark.persistence import ParamsWritable
-from sagespark.spark.progress import FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description
+from sagespark.spark.progress import FOLD_PHASE, PhaseClock, job_description, pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming import Moments, QuantileSketches
 from sagespark.streaming.quantiles import k_for_rank_error
@@ -346,9 +346,7 @@ class QuantileDiscretizer(
         with clock.phase(FOLD_PHASE), job_description(dataset, pass_description(self, 1, 1)):
             state, rows = sql_sketches(dataset, inputs, k_for_rank_error(self.getRelativeError()))
         initial = self._initial_model
-        if initial is not None:
-            with clock.phase(MERGE_PHASE):
-                state = initial._state.merge(state)
+        state = continued_state(state, initial, clock)
         summary = FitSummary(rows, 0, 1, clock.seconds)
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 

@@ -75,6 +75,15 @@ class EpochsSummary(FitSummary):
         return {**super()._metadata(), "epochs": self.numEpochs, "history": list(self.objectiveHistory)}
 
 
+def continued_state(state: State, initial: Any, clock: PhaseClock) -> State:
+    """``state`` merged into the state of ``initial`` (the model a fit continues; timed
+    as the merge phase), or ``state`` itself when there is none."""
+    if initial is None:
+        return state
+    with clock.phase(MERGE_PHASE):
+        return initial._state.merge(state)
+
+
 @dataclass(frozen=True)
 class PassResult:
     state: State
@@ -123,10 +132,7 @@ class OnePassEstimator(Estimator):
                               description=pass_description(self, 1, 1))  # fmt: skip
         clock = PhaseClock()
         clock.add(result.seconds)
-        state = result.state
-        if initial is not None:
-            with clock.phase(MERGE_PHASE):
-                state = initial._state.merge(state)
+        state = continued_state(result.state, initial, clock)
         summary = FitSummary(result.rows, result.skipped, 1, clock.seconds)
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 

@@ -7,8 +7,9 @@ was killed is replaced by a new fork. With
 
 - Each fork of the stock daemon imports numpy, pyarrow, numba, sagespark's kernels and,
   when it unpickles a stage's fold function, the stage's package with pyspark.ml and
-  scipy, and its first numba call starts numba's compiler (together about 1.8 s on the
-  2-core test machine). This daemon does all that once and every fork inherits it.
+  scipy, and its first numba call starts numba's compiler. This daemon does all that
+  once and every fork inherits it. (With the zip re-reads below, a fresh worker started
+  1.9 s later under pyspark's daemon: benchmarks/worker_overhead.py, 2 cores.)
   None of it starts Python threads (the kernels are not ``parallel=True``); OpenBLAS's
   native threads are stopped and restarted around fork by OpenBLAS itself.
 - A fresh worker's first task adds the SparkFiles directory to sys.path, and pyspark
@@ -29,21 +30,14 @@ import zipimport
 
 import numpy as np
 
+# The public packages: the stages' fold functions are pickled by reference to them, and
+# they import every worker-side module (sagespark.udfs, the states and the kernels).
 WORKER_MODULES = (
-    # the public packages: the stages' fold functions are pickled by reference to them
     "sagespark.clustering",
     "sagespark.feature",
     "sagespark.classification",
     "sagespark.regression",
     "sagespark.stat",
-    "sagespark.udfs.fold",
-    "sagespark.udfs.score",
-    "sagespark.udfs.sample",
-    "sagespark.streaming",
-    "sagespark.kernels.kmeans",
-    "sagespark.kernels.linear",
-    "sagespark.kernels.fm",
-    "sagespark.kernels.knn",
 )
 
 

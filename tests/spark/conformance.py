@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+import pytest
 from pyspark.ml.evaluation import (
     BinaryClassificationEvaluator,
     ClusteringEvaluator,
@@ -253,6 +254,10 @@ def _one_per_stage(cases: list[Case]) -> list[Case]:
 
 # The first case of each Estimator class. Checks of the Spark ML wiring (Params, save/load,
 # Pipeline, CrossValidator) and of the shared input and fold layers (the bad-input table,
-# handleInvalid, input layouts, empty partitions) run once per stage; a stage's modes (PCA's algorithmMode, the linear learner's solver and class
-# count) change the state, which the other checks cover for every case.
+# handleInvalid, input layouts, empty partitions) run once per stage; a stage's modes
+# (PCA's algorithmMode, the linear learner's solver and class count) change the state,
+# which the other checks cover for every case.
 STAGES = _one_per_stage(CASES)
+
+every_case = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+every_stage = pytest.mark.parametrize("case", STAGES, ids=[c.name for c in STAGES])

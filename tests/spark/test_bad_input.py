@@ -8,11 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
-from tests.spark.conformance import CASES, STAGES
-
 # once per stage (the input layer is shared by a stage's modes); the label rules once per case
-every_stage = pytest.mark.parametrize("case", STAGES, ids=[c.name for c in STAGES])
-every_case = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+from tests.spark.conformance import every_case, every_stage
 SKIP_HINT = " Set handleInvalid='skip' to drop such rows and count them."
 
 

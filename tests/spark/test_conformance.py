@@ -14,10 +14,7 @@ from pyspark.ml.tuning import CrossValidator, CrossValidatorModel, ParamGridBuil
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, LongType, StructField, StructType
 
-from tests.spark.conformance import CASES, STAGES
-
-every_case = pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-every_stage = pytest.mark.parametrize("case", STAGES, ids=[c.name for c in STAGES])
+from tests.spark.conformance import every_case, every_stage
 
 
 def frame(spark, x, partitions=3, labels=None):
