@@ -17,16 +17,30 @@ from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 from sagespark.udfs.score import Scorer, score_batches
 
 _TMP = "_sagespark_scores"
-# Spark 4.3's columnar input path for Arrow UDFs fails with UNSUPPORTED_DATATYPE when any
-# column of the scored DataFrame is a UDT (e.g. the Spark ML vector being scored) and the
-# result is written columnar (parquet). The row path works; scoring switches to it.
-COLUMNAR_INPUT_CONF = "spark.sql.execution.arrow.pythonUDF.columnarInput.enabled"
+_ROWS = "_sagespark_row_input"
 
 
-def avoid_columnar_udt_input(dataset: DataFrame) -> None:
-    """Turn off the columnar Arrow-UDF input path when the dataset carries a UDT column."""
-    if any(isinstance(field.dataType, UserDefinedType) for field in dataset.schema.fields):
-        dataset.sparkSession.conf.set(COLUMNAR_INPUT_CONF, "false")
+def _needs_row_input(dataset: DataFrame, struct_type: pa.StructType) -> bool:
+    """Whether the UDF's plan node holds a UDT column: an output vector or any column of
+    ``dataset`` passing through it.
+
+    Spark 4.3 runs an Arrow UDF columnar (ColumnarBatch in and out) whenever its child
+    plan is columnar (a parquet scan, a cached DataFrame) and
+    ``spark.sql.execution.arrow.pythonUDF.columnarInput.enabled`` is on, its default;
+    that path cannot hold UDT columns, so collect, cache, write and most other actions
+    then fail with UNSUPPORTED_DATATYPE (show and count happen to work)."""
+    return VECTOR_ARROW_TYPE in [f.type for f in struct_type] or any(
+        isinstance(field.dataType, UserDefinedType) for field in dataset.schema.fields
+    )
+
+
+def _row_input(dataset: DataFrame) -> tuple[DataFrame, Column]:
+    """``dataset`` with a column computed by a non-deterministic expression, for the UDF
+    to read (and ignore). The optimizer never inlines a non-deterministic expression into
+    its consumer (CollapseProject), so the projection stays below the UDF: the UDF's
+    child is a row-based Project and the UDF runs on the row path, for this query only,
+    whatever the session's conf says."""
+    return dataset.withColumn(_ROWS, F.spark_partition_id()), F.col(_ROWS)
 
 
 def add_scores(
@@ -49,17 +63,22 @@ def add_struct_outputs(
     """``dataset`` plus the outputs of ``batches_to_structs(batches, output_type=...)``,
     a function from tuples of input arrays (one per column) to struct arrays with one
     field per outputs entry ({column: (field, type)})."""
-    avoid_columnar_udt_input(dataset)
     struct_type = pa.struct([pa.field(key, dtype) for key, dtype in outputs.values()])
+    row_input = _needs_row_input(dataset, struct_type)
+    if row_input:
+        dataset, barrier = _row_input(dataset)
+        columns = [*columns, barrier]
 
     def score(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        if row_input:
+            batches = (arrays[:-1] for arrays in batches)
         return batches_to_structs(batches, output_type=struct_type)
 
     udf = F.arrow_udf(score, _spark_type(struct_type))
     scored = dataset.withColumn(_TMP, udf(*columns))
     for column, (key, _) in outputs.items():
         scored = scored.withColumn(column, F.col(_TMP).getField(key))
-    return scored.drop(_TMP)
+    return scored.drop(_TMP, _ROWS)
 
 
 def _spark_type(struct_type: pa.StructType) -> StructType:

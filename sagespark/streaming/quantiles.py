@@ -85,7 +85,9 @@ class QuantileSketches(State):
         elif d != self.n_features:
             raise ValueError(f"expected {self.n_features} features, found {d}")
         for j, values in _columns(x):
-            self.sketches[j].update(np.ascontiguousarray(values))
+            # datasketches takes only writable contiguous float64 arrays; a batch decoded
+            # from Arrow may be a read-only view (one row, one column)
+            self.sketches[j].update(np.require(values, np.float64, ["C_CONTIGUOUS", "WRITEABLE"]))
         return self
 
     def merge(self, other: "QuantileSketches") -> "QuantileSketches":

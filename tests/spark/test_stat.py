@@ -119,3 +119,14 @@ def test_sample_larger_than_the_data_and_bad_weights(spark):
     bad = spark.createDataFrame([(1, -1.0)], "id long, w double")
     with pytest.raises(Exception, match=r"weight column 'w', partition \d+: 1 row\(s\) have a null, negative"):
         sample(bad, 1, weightCol="w").collect()
+
+
+def test_a_single_column_summary_matches_numpy(df, data):
+    """One column arrives as a read-only one-column view of the Arrow buffer, which the
+    KLL sketches must copy (datasketches takes writable arrays only)."""
+    x, _ = data
+    summary = summarize(df, ["a"])
+    assert summary.names == ["a"] and summary.count == 4000
+    np.testing.assert_allclose(summary.mean, x[:, :1].mean(axis=0), rtol=1e-12)
+    for p, q in zip((0.1, 0.5, 0.9), summary.quantiles([0.1, 0.5, 0.9])[0]):
+        assert exact_rank_error(x[:, 0], q, p) <= summary.rank_error
