@@ -10,7 +10,9 @@ MLlib's param, when set, applies to every term (stepSize: the learning rates, re
 the weight decays, initStd: the factors' initial standard deviation); otherwise the
 per-term default applies.
 
-A fit makes ``maxIter`` passes (default 1). Each pass folds the data into the state
+A fit makes at most ``maxIter`` passes (default 15) and stops early on the loss of the
+held-out ``validationFraction`` of the rows (sagespark.spark.onepass.train_epochs),
+returning the model of the best pass. Each pass folds the data into the state
 (every partition trains from the last merged model, the merge averages), so the
 number of models trained side by side is the number of partitions folded. An average
 of fewer, longer-trained models loses less than an average of many short ones (the
@@ -36,11 +38,19 @@ from sagespark.kernels import Features
 from sagespark.kernels.fm import fm_scores
 from sagespark.kernels.linear import OPTIMIZERS
 from sagespark.spark.features import feature_spec
-from sagespark.spark.fold import _has_rdd, fold_dataset
-from sagespark.spark.onepass import EpochsModel, EpochsSummary, OnePassEstimator, PassResult, partition_start_state
+from sagespark.spark.fold import _has_rdd
+from sagespark.spark.onepass import (
+    EpochsModel,
+    EpochsSummary,
+    OnePassEstimator,
+    PassResult,
+    scaler_sample,
+    train_epochs,
+)
 from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
-from sagespark.spark.progress import PhaseClock, pass_description
+from sagespark.spark.progress import PhaseClock
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
+from sagespark.streaming.linear import normalization_from_sample
 from sagespark.udfs.arrow import FeatureSpec
 
 AUTO = "auto"
@@ -49,6 +59,17 @@ INIT_METHODS = ("normal", "uniform", "constant")
 # per-term defaults (measured on the benchmark's click data, see docs/factorization_machines.md)
 DEFAULT_LR = {"bias": 0.01, "linear": 0.003, "factors": 0.003}
 DEFAULT_INIT = {"bias": ("constant", 0.0), "linear": ("constant", 0.0), "factors": ("normal", 0.05)}
+# Passes stop early (sagespark.spark.onepass.train_epochs). After the first pass the
+# progressive loss scores rows the model was trained on, and an FM memorizes its users
+# and items (measured on MovieLens: held-out AUC 0.770 after 10 passes, 0.735 after 30
+# while the progressive loss kept falling), so the signal is the loss of held-out rows.
+# On large data the first pass converges within itself and the held-out tenth changes
+# little: the curve had flattened before the pass ended.
+DEFAULT_MAX_PASSES, DEFAULT_VALIDATION_FRACTION = 30, 0.1
+# A pass makes rows / (learners x miniBatchSize) Adam steps per learner; on a few
+# hundred rows 100-row batches make 2 and 15 passes stay far from the optimum
+# (breast_cancer: AUC 0.949 with 100-row batches, 0.972 with 10).
+DEFAULT_MINI_BATCH, MIN_STEPS_PER_PASS = 100, 20
 
 
 def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
@@ -81,16 +102,27 @@ class _FMParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
                       TypeConverters.toFloat)  # fmt: skip
     initStd = _param("initStd", "standard deviation of the initial factors, unless factorsInitSigma is set",
                      TypeConverters.toFloat)  # fmt: skip
-    maxIter = _param("maxIter", "passes over the data (> 0); each pass starts from the last merged model",
-                     TypeConverters.toInt)  # fmt: skip
+    maxIter = _param("maxIter", "the most passes over the data (> 0; SageMaker's epochs); each pass starts from the "
+                     "last merged model, and early stopping usually ends the fit before", TypeConverters.toInt)  # fmt: skip
+    validationFraction = _param("validationFraction", "fraction of rows held out (at random, seeded) and never "
+                                "trained on: their loss is the early-stopping signal and picks the pass whose model "
+                                "is returned; 0: the progressive loss of the training rows", TypeConverters.toFloat)  # fmt: skip
+    earlyStoppingPatience = _param("earlyStoppingPatience", "passes without improvement before stopping (> 0)",
+                                   TypeConverters.toInt)  # fmt: skip
+    earlyStoppingTolerance = _param("earlyStoppingTolerance", "relative improvement of the validation loss that "
+                                    "counts (> 0)", TypeConverters.toFloat)  # fmt: skip
     stepSize = _param("stepSize", "learning rate of every term (> 0), unless biasLr / linearLr / factorsLr is set",
                       TypeConverters.toFloat)  # fmt: skip
     solver = _param("solver", f"the optimizer: one of {OPTIMIZERS} ('sgd' with momentum)", TypeConverters.toString)
-    miniBatchSize = _param("miniBatchSize", "rows per optimizer step (> 0)", TypeConverters.toInt)
+    miniBatchSize = _param("miniBatchSize", f"rows per optimizer step (> 0); 'auto': {DEFAULT_MINI_BATCH}, or on "
+                           "a dataset smaller than the scaler sample as many as give each learner "
+                           f"{MIN_STEPS_PER_PASS} steps per pass", auto_or_int)  # fmt: skip
     beta1 = _param("beta1", "adam's first-moment decay", TypeConverters.toFloat)
     beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay", TypeConverters.toFloat)
     momentum = _param("momentum", "sgd momentum", TypeConverters.toFloat)
     eps = _param("eps", "adam / rmsprop / adagrad denominator guard (> 0)", TypeConverters.toFloat)
+    numPointForScaler = _param("numPointForScaler", "rows of the scaler sample (> 0): the first rows, read before "
+                               "the first pass", TypeConverters.toInt)  # fmt: skip
     numLearners = _param("numLearners", "partitions trained side by side in a pass ('auto': Spark's default "
                          "parallelism; more input partitions are coalesced to this many)", auto_or_int)  # fmt: skip
 
@@ -98,7 +130,8 @@ class _FMParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
         super().__init__()
         self._setDefault(
             labelCol="label", predictionCol="prediction", factorSize=8, fitIntercept=True, fitLinear=True,
-            maxIter=1, solver="adam", miniBatchSize=100, beta1=0.9, beta2=0.999, momentum=0.0, eps=1e-8,
+            maxIter=DEFAULT_MAX_PASSES, validationFraction=DEFAULT_VALIDATION_FRACTION, earlyStoppingPatience=3,
+            earlyStoppingTolerance=0.001, numPointForScaler=10_000, solver="adam", miniBatchSize=AUTO, beta1=0.9, beta2=0.999, momentum=0.0, eps=1e-8,
             numLearners=AUTO, seed=stable_default_seed(self),
             **{f"{term}Lr": DEFAULT_LR[term] for term in TERMS}, **{f"{term}Wd": 0.0 for term in TERMS},
             **{f"{term}InitMethod": DEFAULT_INIT[term][0] for term in TERMS},
@@ -142,17 +175,13 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         rows = self._learner_partitions(dataset.select(*columns))
         fields = [F.col(name) for name in spec.fields]
-        state = initial._state.for_partition(0) if initial is not None else self._start_state(spec)
-        history, result, clock = [], None, PhaseClock()
-        for index in range(passes):
-            result = fold_dataset(rows, fields, spec, partial(partition_start_state, start=state.to_bytes()),
-                                  state_bytes=8 * (3 * state.params.size + state.n_features),
-                                  description=pass_description(self, index + 1, passes))  # fmt: skip
-            clock.add(result.seconds)
-            state = result.state
-            state.epochs += 1
-            history.append(state.progressive_loss())
-        summary = EpochsSummary(result.rows, result.skipped, passes, clock.seconds, numEpochs=passes,
+        state = initial._state.for_partition(0) if initial is not None else self._start_state(rows, fields, spec)
+        clock = PhaseClock()
+        state, history, result = train_epochs(
+            self, rows, fields, spec, state, passes, self.getOrDefault(self.earlyStoppingPatience),
+            self.getOrDefault(self.earlyStoppingTolerance), lambda s: 8 * (3 * s.params.size + s.n_features), clock,
+        )  # fmt: skip
+        summary = EpochsSummary(result.rows, result.skipped, len(history), clock.seconds, numEpochs=len(history),
                                 objectiveHistory=tuple(history))  # fmt: skip
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
@@ -171,7 +200,18 @@ class _FMEstimator(OnePassEstimator, _FMParams):
             return rows
         return rows.coalesce(learners)
 
-    def _config(self) -> FMConfig:
+    def _mini_batch_size(self, rows: int | None, learners: int | None) -> int:
+        """miniBatchSize, or 'auto': DEFAULT_MINI_BATCH, fewer when the whole dataset of
+        ``rows`` rows (known from the scaler sample) would give a learner fewer than
+        MIN_STEPS_PER_PASS steps per pass."""
+        value = self.getOrDefault(self.miniBatchSize)
+        if value != AUTO:
+            return int(value)
+        if rows is None or not learners:
+            return DEFAULT_MINI_BATCH
+        return int(np.clip(rows // (learners * MIN_STEPS_PER_PASS), 1, DEFAULT_MINI_BATCH))
+
+    def _config(self, rows: int | None = None, learners: int | None = None) -> FMConfig:
         fit = {"bias": self.getOrDefault(self.fitIntercept), "linear": self.getOrDefault(self.fitLinear),
                "factors": True}  # fmt: skip
         lr = {term: self._term_value(term, "Lr") if fit[term] else 0.0 for term in TERMS}
@@ -180,21 +220,40 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         beta1 = self.getOrDefault(self.momentum) if solver == "sgd" else self.getOrDefault(self.beta1)
         return FMConfig(
             predictor=self.PREDICTOR, factors=self.getOrDefault(self.factorSize), optimizer=solver,
-            mini_batch_size=self.getOrDefault(self.miniBatchSize), beta1=beta1, beta2=self.getOrDefault(self.beta2),
+            mini_batch_size=self._mini_batch_size(rows, learners), beta1=beta1, beta2=self.getOrDefault(self.beta2),
             eps=self.getOrDefault(self.eps), bias_lr=lr["bias"], linear_lr=lr["linear"], factors_lr=lr["factors"],
             bias_wd=wd["bias"], linear_wd=wd["linear"], factors_wd=wd["factors"],
+            holdout_fraction=self._validation_fraction(), seed=self.getSeed(),
         )  # fmt: skip
 
-    def _start_state(self, spec: FeatureSpec) -> FMState:
-        """Fresh parameters drawn from the init params (seeded); a term that is not fit
-        starts, and stays, at 0."""
-        config = self._config()
+    def _validation_fraction(self) -> float:
+        fraction = self.getOrDefault(self.validationFraction)
+        if not 0 <= fraction < 1:
+            raise ValueError(f"validationFraction must be in [0, 1), got {fraction}")
+        return float(fraction)
+
+    def _start_state(self, rows: DataFrame, columns: list, spec: FeatureSpec) -> FMState:
+        """Fresh parameters drawn from the init params (seeded; a term that is not fit
+        starts, and stays, at 0) and the normalization from the scaler sample: each
+        feature divided by the root mean square of its non-zero values (a one-hot or
+        hashed indicator keeps scale 1 and sparse rows stay sparse; dense columns of
+        very different scales all reach ~1, so one step size fits every column), and
+        the regressor's label standardized."""
+        count = self.getOrDefault(self.numPointForScaler)
+        sample = scaler_sample(rows, columns, spec, count)
+        whole = len(sample[2]) if sample is not None and len(sample[2]) < count else None
+        config = self._config(whole, _partitions(rows))
+        inv_scale, shift, scale = np.ones(spec.n_features), 0.0, 1.0
+        if sample is not None:
+            norm = normalization_from_sample(*sample, self.PREDICTOR, 0, True, "false", self.PREDICTOR == "regressor",
+                                             1.0, False)  # fmt: skip
+            inv_scale, shift, scale = norm.inv_scale, norm.label_shift, norm.label_scale
         rng = np.random.default_rng(self.getSeed())
         bias = self._initial("bias", (), rng) if self.getOrDefault(self.fitIntercept) else 0.0
         d = spec.n_features
         linear = self._initial("linear", (d,), rng) if self.getOrDefault(self.fitLinear) else np.zeros(d)
         factors = self._initial("factors", (d, config.factors), rng)
-        return FMState(config, float(bias), linear, factors)
+        return FMState(config, float(bias), linear, factors, inv_scale, shift, scale)
 
     def _initial(self, term: str, shape: tuple[int, ...], rng: np.random.Generator) -> Any:
         method = self.getOrDefault(self.getParam(f"{term}InitMethod"))
@@ -206,6 +265,11 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         if method == "constant":
             return np.full(shape, self.getOrDefault(self.getParam(f"{term}InitValue")))
         raise ValueError(f"{term}InitMethod must be one of {INIT_METHODS}, got {method!r}")
+
+
+def _partitions(rows: DataFrame) -> int | None:
+    """The partition count where Spark tells it cheaply (not on Spark Connect)."""
+    return rows.rdd.getNumPartitions() if _has_rdd(rows) else None
 
 
 class _FMModel(EpochsModel, _FMParams):

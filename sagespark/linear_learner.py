@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from sagespark.kernels import Features
 from sagespark.kernels.linalg import matmul
 from sagespark.spark.features import feature_spec
-from sagespark.spark.fold import _collect_arrow, fold_dataset
+from sagespark.spark.fold import fold_dataset
 from sagespark.spark.onepass import (
     EpochsModel,
     EpochsSummary,
@@ -42,10 +42,13 @@ from sagespark.spark.onepass import (
     PassResult,
     continued_state,
     partition_start_state,
+    scaler_sample,
+    train_epochs,
 )
 from sagespark.spark.params import HasInputParams, stable_default_seed
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock, pass_description
 from sagespark.streaming.linear import (
+    AUTO_LEARNING_RATE,
     ExactLeastSquares,
     LinearLearnerState,
     LinearSolution,
@@ -55,7 +58,7 @@ from sagespark.streaming.linear import (
     normalization_from_sample,
     packed_hyperparameters,
 )
-from sagespark.udfs.arrow import HOLDOUT, FeatureSpec, decode
+from sagespark.udfs.arrow import HOLDOUT, FeatureSpec
 
 AUTO = "auto"
 DEFAULT_NUM_MODELS = 32
@@ -63,7 +66,6 @@ DEFAULT_NUM_MODELS = 32
 # doubles per weight): each epoch ships the state to every task and back, so a wide
 # model packs fewer copies (32 up to d = 21,845 for binary; 6 at d = 100,000).
 AUTO_PACKED_BYTES = 16 << 20
-DEFAULT_LEARNING_RATE = 0.01
 DEFAULT_LR_STEP, DEFAULT_LR_FACTOR, DEFAULT_LR_MIN = 100, 0.99, 1e-5
 # SageMaker loss names -> kernel loss names
 LOSS_NAMES = {
@@ -106,8 +108,8 @@ class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSee
     loss = _param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
                   f"{sorted(LOSS_NAMES)}", TypeConverters.toString)  # fmt: skip
     optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum), 'rmsprop' or 'adagrad'", TypeConverters.toString)
-    learningRate = _param("learningRate", f"step size of model 0 ('auto': {DEFAULT_LEARNING_RATE}); the other "
-                          "models use 0.1x to 10x of it", _auto_or_float)  # fmt: skip
+    learningRate = _param("learningRate", f"step size of model 0 ('auto': {AUTO_LEARNING_RATE}, the other models "
+                          "0.1x to 100x of it); the other models use 0.1x to 10x of a given one", _auto_or_float)  # fmt: skip
     beta1 = _param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
     beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay ('auto': 0.999)", _auto_or_float)
     momentum = _param("momentum", "sgd momentum ('auto': 0.9)", _auto_or_float)
@@ -197,7 +199,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
     def _balance_multiclass(self) -> bool:
         return False
 
-    def _exact_solver(self) -> bool:
+    def _exact_solver(self, n_features: int) -> bool:
         return False
 
     # ----------------------------------------------------------------- the fit
@@ -235,30 +237,15 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
 
     def _fit_pass(self, dataset: DataFrame) -> PassResult:
         rows, columns, spec = self._labelled_input(dataset)
-        if self._exact_solver():
+        if self._exact_solver(spec.n_features):
             return self._exact_pass(rows, columns, spec)
         clock = PhaseClock()
         with clock.phase(SAMPLE_PHASE):
             start = self._start_state(rows, columns, spec)
-        history: list[float] = []
-        best, stale = np.inf, 0
         patience, tolerance = self.getOrDefault(self.earlyStoppingPatience), self.getOrDefault(self.earlyStoppingTolerance)
-        state, result = start, None
-        epochs = self.getOrDefault(self.epochs)
-        for epoch in range(epochs):
-            result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
-                                  state_bytes=_state_bytes(state),
-                                  description=pass_description(self, epoch + 1, epochs))  # fmt: skip
-            clock.add(result.seconds)
-            state = result.state
-            state.epochs += 1
-            loss = state.best_selection_loss()
-            history.append(loss)
-            improved = np.isfinite(loss) and (not np.isfinite(best) or loss < best * (1 - tolerance))
-            best, stale = (loss, 0) if improved else (best, stale + 1)
-            if stale >= patience or state.converged_within_pass(tolerance):
-                break
-        return PassResult(state, self._summary(result.rows, result.skipped, history, clock.seconds))
+        kept, history, result = train_epochs(self, rows, columns, spec, start, self.getOrDefault(self.epochs), patience,
+                                             tolerance, _state_bytes, clock)  # fmt: skip
+        return PassResult(kept, self._summary(result.rows, result.skipped, history, clock.seconds))
 
     def _exact_pass(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec) -> PassResult:
         empty = ExactLeastSquares(spec.n_features, self._fraction(), self.getSeed())
@@ -293,7 +280,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         norm = self._normalization(config, spec.n_features, self._scaler_sample(rows, columns, spec))
         models = self._get("numModels") or auto_num_models(spec.n_features, config.classes)
         lr, wd, l1 = packed_hyperparameters(
-            models, self._get("learningRate", DEFAULT_LEARNING_RATE), self._get("wd"), self._get("l1")
+            models, self._get("learningRate"), self._get("wd"), self._get("l1")
         )
         outputs = models * config.classes
         weights = initial_weights(spec.n_features, outputs, self.getOrDefault(self.initMethod),
@@ -338,19 +325,7 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
         )  # fmt: skip
 
     def _scaler_sample(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec):
-        """The first numPointForScaler valid rows (one small job reading only the
-        partitions it needs); invalid rows are left to the pass to report or skip."""
-        count = self.getOrDefault(self.numPointForScaler)
-        if count < 1:
-            raise ValueError(f"numPointForScaler must be > 0, got {count}")
-        table = _collect_arrow(rows.select(*columns).limit(count))
-        if table.num_rows == 0:
-            raise ValueError("the dataset is empty: there are no rows to fit")
-        arrays = {name: table.column(name).combine_chunks() for name in spec.fields}
-        decoded = decode(arrays, replace(spec, handle_invalid="skip"), 0)
-        if len(decoded.weights) == 0:
-            return None
-        return decoded.features, decoded.labels, decoded.weights
+        return scaler_sample(rows, columns, spec, self.getOrDefault(self.numPointForScaler))
 
 
 def auto_num_models(n_features: int, classes: int) -> int:

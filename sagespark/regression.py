@@ -32,12 +32,19 @@ from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
 
-SOLVERS = ("sgd", "exact")
+SOLVERS = ("auto", "sgd", "exact")
+# solver='auto' solves squared loss exactly up to this many features (MLlib's
+# LinearRegression 'auto' picks its normal equations up to the same d): the exact sums
+# are one pass of d x d memory and give the least-squares optimum that SGD only
+# approaches (on heavy-tailed targets a noise floor stayed ~1-3% above it in RMSE).
+MAX_EXACT_FEATURES = 4096
 
 
 class _RegressorParams(_LinearLearnerParams):
     solver = _param("solver", "'sgd': SageMaker's packed SGD models; 'exact': exact least squares with an L2 "
-                    "penalty (regParam) from one pass of exact sums (d x d memory)", TypeConverters.toString)  # fmt: skip
+                    "penalty (regParam) from one pass of exact sums (d x d memory); 'auto': exact for squared loss "
+                    f"up to {MAX_EXACT_FEATURES} features (MLlib's rule) unless wd or l1 is set, else sgd",
+                    TypeConverters.toString)  # fmt: skip
     regParam = _param("regParam", "exact solver: L2 penalty r of 1/(2W) sum w (y - x b - c)^2 + r/2 |b|^2 (>= 0)",
                       TypeConverters.toFloat)  # fmt: skip
     regParamGrid = _param("regParamGrid", "exact solver: candidate regParams; when set, the one with the lowest "
@@ -52,7 +59,7 @@ class _RegressorParams(_LinearLearnerParams):
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(solver="sgd", regParam=0.0, regParamGrid=[], normalizeLabel=AUTO, huberDelta=1.0,
+        self._setDefault(solver="auto", regParam=0.0, regParamGrid=[], normalizeLabel=AUTO, huberDelta=1.0,
                          quantile=0.5, lossInsensitivity=0.01)  # fmt: skip
 
 
@@ -82,11 +89,18 @@ class LinearLearnerRegressor(_LinearLearnerEstimator, _RegressorParams, DefaultP
     def setParams(self, **kwargs: Any) -> "LinearLearnerRegressor":
         return self._set(**{key: value for key, value in kwargs.items() if value is not None})
 
-    def _exact_solver(self) -> bool:
+    def _exact_solver(self, n_features: int) -> bool:
         solver = self.getOrDefault(self.solver)
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        return solver == "exact"
+        if solver != "auto":
+            return solver == "exact"
+        initial = self.getInitialModel()
+        if initial is not None:
+            return isinstance(initial._state, ExactLeastSquares)
+        squared = self.getOrDefault(self.loss) in (AUTO, "squared_loss")
+        penalized = self._get("wd") is not None or self._get("l1") is not None
+        return squared and not penalized and n_features <= MAX_EXACT_FEATURES
 
     def _normalize_label(self) -> bool:
         value = self.getOrDefault(self.normalizeLabel)

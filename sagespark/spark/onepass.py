@@ -11,6 +11,7 @@ in them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -18,12 +19,12 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
-from sagespark.spark.fold import fold_dataset
+from sagespark.spark.fold import _collect_arrow, fold_dataset
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
-from sagespark.udfs.arrow import FeatureSpec
+from sagespark.udfs.arrow import FeatureSpec, decode
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,53 @@ class OnePassEstimator(Estimator):
         copied = super().copy(extra)
         copied._initial_model = self._initial_model
         return copied
+
+
+def train_epochs(estimator: Any, rows: DataFrame, columns: list[Column], spec: FeatureSpec, start: State,
+                 epochs: int, patience: int, tolerance: float, state_bytes: Callable[[State], int],
+                 clock: PhaseClock) -> tuple[State, list[float], Any]:  # fmt: skip
+    """The SGD learners' passes: each folds the data from the state the last pass
+    merged, and after each the state's ``selection_loss()`` (validation rows, or the
+    progressive loss of the pass: every batch scored before it is trained on) is the
+    signal. A pass whose signal does not improve on the best by ``tolerance``
+    (relative) counts against ``patience``; the loop stops after ``patience`` such
+    passes, when a pass already converged within itself (``converged_within_pass``:
+    its progressive loss curve flattened, the common case on large data), or after
+    ``epochs`` passes. Returns the state of the pass with the best signal (the last
+    pass when none is finite), the signal per pass, and the last fold's result."""
+    history: list[float] = []
+    best, best_state, stale, state, result = np.inf, None, 0, start, None
+    for epoch in range(epochs):
+        result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
+                              state_bytes=state_bytes(state), description=pass_description(estimator, epoch + 1, epochs))  # fmt: skip
+        clock.add(result.seconds)
+        state = result.state
+        state.epochs += 1
+        loss = state.selection_loss()
+        history.append(loss)
+        if np.isfinite(loss) and (not np.isfinite(best) or loss < best * (1 - tolerance)):
+            best, best_state, stale = loss, state, 0
+        else:
+            stale += 1
+        if stale >= patience or state.converged_within_pass(tolerance):
+            break
+    return (best_state if best_state is not None else state), history, result
+
+
+def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, count: int):
+    """(features, labels, weights) of the first ``count`` valid rows (one small job
+    reading only the partitions it needs), or None when none of them is valid; invalid
+    rows are left to the pass to report or skip. The SGD learners normalize from it."""
+    if count < 1:
+        raise ValueError(f"numPointForScaler must be > 0, got {count}")
+    table = _collect_arrow(rows.select(*columns).limit(count))
+    if table.num_rows == 0:
+        raise ValueError("the dataset is empty: there are no rows to fit")
+    arrays = {name: table.column(name).combine_chunks() for name in spec.fields}
+    decoded = decode(arrays, replace(spec, handle_invalid="skip"), 0)
+    if len(decoded.weights) == 0:
+        return None
+    return decoded.features, decoded.labels, decoded.weights
 
 
 def partition_start_state(partition: int, start: bytes) -> State:

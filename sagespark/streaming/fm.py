@@ -19,10 +19,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from sagespark.kernels import Features
-from sagespark.kernels.fm import LOGISTIC, SQUARED, as_csr, fm_train
-from sagespark.kernels.linear import OPTIMIZERS
+from sagespark.kernels import CSRMatrix, take_rows
+from sagespark.kernels.fm import LOGISTIC, SQUARED, as_csr, fm_scores, fm_train
+from sagespark.kernels.linear import OPTIMIZERS, loss_gradient
 from sagespark.streaming.base import State
-from sagespark.streaming.sgd import average_parameters, config_from_arrays, config_to_arrays
+from sagespark.streaming.sgd import (
+    average_parameters,
+    config_from_arrays,
+    config_to_arrays,
+    curve_converged,
+    held_out_rows,
+    merge_curves,
+    record_curve,
+    reset_curve,
+)
 
 PREDICTORS = ("binary_classifier", "regressor")
 
@@ -45,6 +55,8 @@ class FMConfig:
     bias_wd: float
     linear_wd: float
     factors_wd: float
+    holdout_fraction: float = 0.0  # rows held out (seeded) to measure the validation loss
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.predictor not in PREDICTORS:
@@ -81,15 +93,19 @@ class FMSolution:
 class FMState(State):
     kind = "factorization_machine"
 
-    def __init__(self, config: FMConfig, bias: float, linear: np.ndarray, factors: np.ndarray) -> None:
+    def __init__(self, config: FMConfig, bias: float, linear: np.ndarray, factors: np.ndarray,
+                 inv_scale: np.ndarray | None = None, label_shift: float = 0.0, label_scale: float = 1.0) -> None:  # fmt: skip
         self.config = config
+        d = np.asarray(linear).shape[0]
+        self.inv_scale = np.ones(d) if inv_scale is None else np.asarray(inv_scale, dtype=np.float64)
+        self.label_shift, self.label_scale = float(label_shift), float(label_scale)
         self.bias = np.full((1, 1), float(bias))
         self.params = np.column_stack([np.asarray(linear, dtype=np.float64), np.asarray(factors, dtype=np.float64)])
         if self.params.shape[1] != config.factors + 1:
             raise ValueError(f"factors have {self.params.shape[1] - 1} columns, expected {config.factors}")
         self.m1, self.m2 = np.zeros_like(self.params), np.zeros_like(self.params)
         self.bias_m1, self.bias_m2 = np.zeros((1, 1)), np.zeros((1, 1))
-        self.step, self.epochs = 0, 0
+        self.step, self.epochs, self.stream = 0, 0, 0
         self.reset_pass()
 
     @property
@@ -101,15 +117,34 @@ class FMState(State):
         self.trained_weight = 0.0
         self.touches = np.zeros(self.n_features)
         self.loss_sum, self.loss_weight = 0.0, 0.0
+        self.val_loss_sum, self.val_weight = 0.0, 0.0
+        self.batches = 0
+        reset_curve(self, 1)
         return self
 
     def for_partition(self, partition: int) -> "FMState":
-        """A copy that starts a pass on one partition from these parameters."""
-        return FMState.from_arrays(self.to_arrays()).reset_pass()
+        """A copy that starts a pass on one partition from these parameters (held-out
+        rows seeded from (seed, partition, batch))."""
+        state = FMState.from_arrays(self.to_arrays()).reset_pass()
+        state.stream = partition
+        return state
 
     def progressive_loss(self) -> float:
-        """Mean loss of the rows of the pass, each scored before it was trained on."""
+        """Mean loss of the training rows of the pass, each scored before it was trained on."""
         return self.loss_sum / self.loss_weight if self.loss_weight > 0 else float("nan")
+
+    def validation_loss(self) -> float:
+        """Mean loss of the held-out rows (never trained on); nan without any."""
+        return self.val_loss_sum / self.val_weight if self.val_weight > 0 else float("nan")
+
+    def selection_loss(self) -> float:
+        """The early-stopping signal: the validation loss, else the progressive loss
+        (honest in the first pass only: later passes score rows trained on before)."""
+        return self.validation_loss() if self.val_weight > 0 else self.progressive_loss()
+
+    def converged_within_pass(self, tolerance: float) -> bool:
+        """Whether the progressive loss flattened during the pass (sagespark.streaming.sgd)."""
+        return curve_converged(self, 0, tolerance)
 
     # ------------------------------------------------------------------ update
     def update(self, x: Features, weights: np.ndarray | None = None, labels: np.ndarray | None = None,
@@ -118,13 +153,31 @@ class FMState(State):
             raise ValueError("factorization machines need labels")
         if x.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, found {x.shape[1]}")
-        csr = as_csr(x)
+        csr = self._normalized(as_csr(x))
         n = csr.shape[0]
         weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        labels = (np.asarray(labels, dtype=np.float64) - self.label_shift) / self.label_scale
+        held = held_out_rows(n, holdout, self.config.holdout_fraction, self.config.seed, self.stream, self.batches)
+        self.batches += 1
+        if held.any():
+            self._measure_validation(take_rows(csr, np.flatnonzero(held)), labels[held], weights[held])
+            train = np.flatnonzero(~held)
+            csr, labels, weights = take_rows(csr, train), labels[train], weights[train]
+        if len(weights):
+            self._train(csr, labels, weights)
+        return self
+
+    def _normalized(self, csr: CSRMatrix) -> CSRMatrix:
+        """The rows with each feature divided by its scale (the model trains on these)."""
+        if not np.any(self.inv_scale != 1.0):
+            return csr
+        return CSRMatrix(csr.indptr, csr.indices, csr.data * self.inv_scale[csr.indices], csr.n_cols)
+
+    def _train(self, csr, labels: np.ndarray, weights: np.ndarray) -> None:
         c = self.config
         lr, wd = c.column_rates()
         step, progress = np.array([self.step], np.int64), np.zeros(2)
-        fm_train(csr.indptr, csr.indices, csr.data, np.asarray(labels, dtype=np.float64), weights, c.loss,
+        fm_train(csr.indptr, csr.indices, csr.data, labels, weights, c.loss,
                  c.mini_batch_size, self.bias, self.params, self.bias_m1, self.bias_m2, self.m1, self.m2, lr, wd,
                  c.bias_lr, c.bias_wd, OPTIMIZERS.index(c.optimizer), c.beta1, c.beta2, c.eps, step, self.touches,
                  progress)  # fmt: skip
@@ -132,25 +185,44 @@ class FMState(State):
         self.loss_sum += progress[0]
         self.loss_weight += progress[1]
         self.trained_weight += float(weights.sum())
-        return self
+        # the kernel reports the batch's loss sum only: no squares, so the curve's noise
+        # term is 0 and convergence needs the improvement itself below the tolerance
+        record_curve(self, self.batches - 1, np.array([progress[0]]), np.zeros(1), float(progress[1]))
+
+    def _measure_validation(self, csr, labels: np.ndarray, weights: np.ndarray) -> None:
+        s = fm_scores(csr, float(self.bias[0, 0]), self.params)
+        row_loss, _ = loss_gradient(s[:, None], labels, self.config.loss, 0.0, 1)
+        self.val_loss_sum += float(weights @ row_loss[:, 0])
+        self.val_weight += float(weights.sum())
 
     # ------------------------------------------------------------------ merge
     def merge(self, other: "FMState") -> "FMState":
         if not isinstance(other, FMState):
             raise TypeError(f"cannot merge a {self.kind} state with {getattr(other, 'kind', type(other).__name__)}")
-        if other.params.shape != self.params.shape or other.config != self.config:
+        same_scales = np.array_equal(other.inv_scale, self.inv_scale) and (other.label_shift, other.label_scale) == (
+            self.label_shift, self.label_scale)  # fmt: skip
+        if other.params.shape != self.params.shape or other.config != self.config or not same_scales:
             raise ValueError(
                 f"cannot merge factorization machine states of different configurations "
                 f"({self.params.shape} and {other.params.shape})"
             )
         merged = FMState.from_arrays(self.to_arrays())
         average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("params", "m1", "m2"))
-        merged.loss_sum, merged.loss_weight = self.loss_sum + other.loss_sum, self.loss_weight + other.loss_weight
+        for name in ("loss_sum", "loss_weight", "val_loss_sum", "val_weight"):
+            setattr(merged, name, getattr(self, name) + getattr(other, name))
         merged.step, merged.epochs = max(self.step, other.step), max(self.epochs, other.epochs)
+        merged.batches = max(self.batches, other.batches)
+        merge_curves(merged, self, other)
         return merged
 
     def finalize(self) -> FMSolution:
-        return FMSolution(float(self.bias[0, 0]), self.params[:, 0].copy(), self.params[:, 1:].copy())
+        """The model on raw features and labels. Training sees z_j = x_j s_j (s =
+        inv_scale) and the label (y - shift) / scale, so y = scale y_z(z) + shift gives
+        w0 = scale b + shift, w_j = scale s_j w_j and v_j = sqrt(scale) s_j v_j (each
+        pair <v_i, v_j> x_i x_j takes s_i s_j and one factor scale)."""
+        scale, s = self.label_scale, self.inv_scale
+        return FMSolution(scale * float(self.bias[0, 0]) + self.label_shift, scale * s * self.params[:, 0],
+                          np.sqrt(scale) * s[:, None] * self.params[:, 1:])  # fmt: skip
 
     # ------------------------------------------------------------------ arrays
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -161,22 +233,33 @@ class FMState(State):
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FMState":
         state = cls.__new__(cls)
         state.config = config_from_arrays(FMConfig, arrays)
+        # a state saved before these fields existed: an empty curve, no normalization
+        reset_curve(state, 1)
+        state.val_loss_sum, state.val_weight, state.stream, state.batches = 0.0, 0.0, 0, 0
+        state.label_shift, state.label_scale = 0.0, 1.0
+        state.inv_scale = np.ones(np.asarray(arrays["params"]).shape[0])
         for name in _SCALARS:
-            setattr(state, name, arrays[name].item())
-        state.step, state.epochs = int(state.step), int(state.epochs)
+            if name in arrays:
+                setattr(state, name, arrays[name].item())
+        for name in ("step", "epochs", "stream", "batches", "curve_width"):
+            setattr(state, name, int(getattr(state, name)))
         for name in _ARRAYS:
-            setattr(state, name, np.array(arrays[name], dtype=np.float64))
+            if name in arrays or name not in _ADDED:
+                setattr(state, name, np.array(arrays[name], dtype=np.float64))
         _check_shapes(state)
         return state
 
 
-_SCALARS = ("step", "epochs", "trained_weight", "loss_sum", "loss_weight")
-_ARRAYS = ("bias", "params", "m1", "m2", "bias_m1", "bias_m2", "touches")
+_SCALARS = ("step", "epochs", "stream", "trained_weight", "loss_sum", "loss_weight", "val_loss_sum", "val_weight",
+            "batches", "curve_width", "label_shift", "label_scale")  # fmt: skip
+_ADDED = ("curve", "curve_sq", "curve_weight", "inv_scale")  # arrays a state saved before may lack
+_ARRAYS = ("bias", "params", "m1", "m2", "bias_m1", "bias_m2", "touches", *_ADDED)
 
 
 def _check_shapes(state: FMState) -> None:
     d, columns = state.params.shape if state.params.ndim == 2 else (-1, -1)
     expected = {"params": (d, state.config.factors + 1), "m1": (d, columns), "m2": (d, columns), "touches": (d,),
+                "inv_scale": (d,),
                 "bias": (1, 1), "bias_m1": (1, 1), "bias_m2": (1, 1)}  # fmt: skip
     for name, shape in expected.items():
         if getattr(state, name).shape != shape:

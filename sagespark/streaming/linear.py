@@ -35,12 +35,21 @@ from sagespark.kernels.linalg import weighted_column_sums
 from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
 from sagespark.streaming.base import State
 from sagespark.streaming.pca import ExactCovariance
-from sagespark.streaming.sgd import average_parameters, config_from_arrays, config_to_arrays
+from sagespark.streaming.sgd import (
+    CURVE_SLOTS,
+    average_parameters,
+    config_from_arrays,
+    config_to_arrays,
+    curve_converged,
+    held_out_rows,
+    merge_curves,
+    record_curve,
+    reset_curve,
+)
 
 PREDICTORS = ("regressor", "binary_classifier", "multiclass_classifier")
 BINARY_CRITERIA = ("accuracy", "f_beta", "precision_at_target_recall", "recall_at_target_precision", "loss_function")
 MULTICLASS_CRITERIA = ("loss_function", "accuracy")
-CURVE_SLOTS = 64
 # Loss values scale with the label scale to this power (regression, label units).
 _LOSS_SCALE_POWER = {"squared": 2, "absolute": 1, "huber": 2, "quantile": 1, "eps_squared": 2, "eps_absolute": 1}
 
@@ -153,9 +162,8 @@ class LinearLearnerState(State):
         self.sel_loss, self.sel_weight = np.zeros(models), 0.0
         self.sel_sq, self.sel_abs, self.sel_correct = np.zeros(models), np.zeros(models), np.zeros(models)
         self.histogram = np.zeros((models, 2, bins if self.config.predictor == "binary_classifier" else 0))
-        self.curve, self.curve_weight = np.zeros((CURVE_SLOTS, models)), np.zeros(CURVE_SLOTS)
-        self.curve_sq = np.zeros((CURVE_SLOTS, models))
-        self.curve_width, self.batches = 1, 0
+        reset_curve(self, models)
+        self.batches = 0
         return self
 
     def for_partition(self, partition: int) -> "LinearLearnerState":
@@ -243,19 +251,7 @@ class LinearLearnerState(State):
         squares = w @ (row_loss * row_loss)
         self.train_loss += loss
         self.train_weight += float(w.sum())
-        slot = self.batches // self.curve_width
-        if slot >= CURVE_SLOTS:
-            self._coarsen_curve()
-            slot = self.batches // self.curve_width
-        self.curve[slot] += loss
-        self.curve_sq[slot] += squares
-        self.curve_weight[slot] += float(w.sum())
-
-    def _coarsen_curve(self) -> None:
-        for name in ("curve", "curve_sq", "curve_weight"):
-            values = getattr(self, name)
-            setattr(self, name, np.concatenate([values[0::2] + values[1::2], np.zeros_like(values[: CURVE_SLOTS // 2])]))
-        self.curve_width *= 2
+        record_curve(self, self.batches, loss, squares, float(w.sum()))
 
     def _measure_selection(self, s: np.ndarray, y: np.ndarray, row_loss: np.ndarray, w: np.ndarray) -> None:
         if len(w) == 0:
@@ -296,10 +292,8 @@ class LinearLearnerState(State):
         for name in ("train_loss", "train_weight", "sel_loss", "sel_weight", "sel_sq", "sel_abs", "sel_correct",
                      "histogram"):  # fmt: skip
             setattr(merged, name, getattr(self, name) + getattr(other, name))
-        width = max(self.curve_width, other.curve_width)
-        mine, theirs = _curve_at(self, width), _curve_at(other, width)
-        merged.curve, merged.curve_sq, merged.curve_weight = (a + b for a, b in zip(mine, theirs))
-        merged.curve_width, merged.batches = width, max(self.batches, other.batches)
+        merge_curves(merged, self, other)
+        merged.batches = max(self.batches, other.batches)
         return merged
 
     # ------------------------------------------------------------------ finalize
@@ -309,27 +303,14 @@ class LinearLearnerState(State):
             return float("nan")
         return float(np.min(self.sel_loss) / self.sel_weight)
 
-    def converged_within_pass(self, tolerance: float) -> bool:
-        """Whether the best model's progressive loss stopped improving during the pass:
-        the mean loss over the last quarter of the loss curve improves on the quarter
-        before by at most ``tolerance`` (relative) or two standard errors of the
-        difference (the noise of the two means). Needs 16 filled curve slots."""
-        filled = np.flatnonzero(self.curve_weight > 0)
-        if len(filled) < 16:
-            return False
-        quarter = len(filled) // 4
-        best = int(np.argmin(self.train_loss))
-        (late, late_var), (early, early_var) = (
-            self._curve_mean(filled[-quarter:], best), self._curve_mean(filled[-2 * quarter : -quarter], best)
-        )  # fmt: skip
-        return bool(early - late <= max(tolerance * abs(early), 2 * np.sqrt(late_var + early_var)))
+    def selection_loss(self) -> float:
+        """The early-stopping signal of a pass: the best packed model's mean selection loss."""
+        return self.best_selection_loss()
 
-    def _curve_mean(self, slots: np.ndarray, model: int) -> tuple[float, float]:
-        """(mean loss, variance of that mean) over curve slots, for one model."""
-        weight = self.curve_weight[slots].sum()
-        mean = self.curve[slots, model].sum() / weight
-        spread = max(self.curve_sq[slots, model].sum() / weight - mean * mean, 0.0)
-        return float(mean), float(spread / weight)
+    def converged_within_pass(self, tolerance: float) -> bool:
+        """Whether the best model's progressive loss flattened during the pass
+        (sagespark.streaming.sgd.curve_converged)."""
+        return curve_converged(self, int(np.argmin(self.train_loss)), tolerance)
 
     def metrics(self, criterion: str, f_beta: float = 1.0, target_recall: float = 0.8,
                 target_precision: float = 0.8) -> ModelMetrics:  # fmt: skip
@@ -444,22 +425,6 @@ def _check_state_shapes(state: LinearLearnerState) -> None:
     for name, (array, shape) in expected.items():
         if array.shape != shape:
             raise ValueError(f"linear learner state array '{name}' has shape {array.shape}, expected {shape}")
-
-
-def _curve_at(state: LinearLearnerState, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The state's loss curve (sums, sums of squares, weights) re-binned to a coarser
-    or equal slot width."""
-    arrays = (state.curve, state.curve_sq, state.curve_weight)
-    factor = width // state.curve_width
-    if factor == 1:
-        return tuple(a.copy() for a in arrays)
-    slots = np.arange(CURVE_SLOTS) // factor
-    coarse = []
-    for values in arrays:
-        binned = np.zeros_like(values)
-        np.add.at(binned, slots, values)
-        coarse.append(binned)
-    return tuple(coarse)
 
 
 def binary_criterion(histogram: np.ndarray, criterion: str, f_beta: float, target_recall: float,
@@ -616,16 +581,6 @@ class ExactLeastSquares(State):
         return state
 
 
-def held_out_rows(n: int, marked: np.ndarray | None, fraction: float, seed: int, stream: int,
-                  batch: int) -> np.ndarray:  # fmt: skip
-    """Validation rows of a batch: those marked, plus a random ``fraction`` drawn from
-    (seed, partition, batch index), so every epoch holds out the same rows."""
-    held = np.zeros(n, dtype=bool) if marked is None else np.asarray(marked, dtype=bool)
-    if fraction > 0:
-        held = held | (np.random.default_rng([seed, stream, batch]).random(n) < fraction)
-    return held
-
-
 def _append_column(x: Features, column: np.ndarray) -> Features:
     """[x, column] as one batch (CSR stays CSR)."""
     if not isinstance(x, CSRMatrix):
@@ -650,22 +605,33 @@ _R3 = 1.2207440846057596
 _R3_STEPS = np.array([1 / _R3, 1 / _R3**2, 1 / _R3**3])
 
 
-def packed_hyperparameters(num_models: int, learning_rate: float, wd: float | None,
+# 'auto' learning rates span 10x below to 100x above the default: a pass of N rows makes
+# only N / (partitions x miniBatchSize) Adam steps, each moving a normalized weight by at
+# most the learning rate, so on data of a few hundred thousand rows only rates near 0.1-1
+# reach the optimum in one pass (measured on the flights data, docs/linear_learner.md),
+# while large data and noisy labels favour the small ones.
+AUTO_LEARNING_RATE, AUTO_LR_DECADES, GIVEN_LR_DECADES = 0.01, (-1.0, 2.0), (-1.0, 1.0)
+
+
+def packed_hyperparameters(num_models: int, learning_rate: float | None, wd: float | None,
                            l1: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(learning rates, wd, l1), one per packed model. Model 0 uses the given values
-    (None, SageMaker's 'auto', means 0 for it); model i > 0 uses learning_rate x 10^[-1, 1),
-    a given wd or l1 x 10^[-1, 1), and for 'auto' wd 10^[-7, -2) and l1 0 for half the
-    models, 10^[-7, -3) for the other half."""
+    (None, SageMaker's 'auto', means AUTO_LEARNING_RATE and 0 for wd and l1); model
+    i > 0 uses a given learning_rate x 10^[-1, 1) ('auto': 0.01 x 10^[-1, 2)), a given
+    wd or l1 x 10^[-1, 1), and for 'auto' wd 10^[-7, -2) and l1 0 for half the models,
+    10^[-7, -3) for the other half."""
     if num_models < 1:
         raise ValueError(f"numModels must be > 0, got {num_models}")
     u = (0.5 + np.outer(np.arange(num_models), _R3_STEPS)) % 1.0
-    lr = learning_rate * 10 ** (2 * u[:, 0] - 1)
+    low, high = AUTO_LR_DECADES if learning_rate is None else GIVEN_LR_DECADES
+    base = AUTO_LEARNING_RATE if learning_rate is None else learning_rate
+    lr = base * 10 ** (low + (high - low) * u[:, 0])
     wd_values = wd * 10 ** (2 * u[:, 1] - 1) if wd is not None else 10 ** (-7 + 5 * u[:, 1])
     l1_values = (
         l1 * 10 ** (2 * u[:, 2] - 1) if l1 is not None
         else np.where(u[:, 2] < 0.5, 0.0, 10 ** (-7 + 8 * (u[:, 2] - 0.5)))
     )  # fmt: skip
-    lr[0], wd_values[0], l1_values[0] = learning_rate, wd or 0.0, l1 or 0.0
+    lr[0], wd_values[0], l1_values[0] = base, wd or 0.0, l1 or 0.0
     return lr, wd_values, l1_values
 
 

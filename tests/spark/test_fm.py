@@ -53,13 +53,14 @@ def probabilities(model, df):
 
 def test_one_pass_recovers_a_known_factorization_machine(clicks, count_passes):
     train, test, test_y, test_margin = clicks
-    model = FMClassifier(stepSize=0.01, miniBatchSize=20, factorSize=4, seed=3).fit(train)
+    model = FMClassifier(stepSize=0.01, miniBatchSize=20, factorSize=4, maxIter=1, validationFraction=0.0, seed=3).fit(train)
     assert len(count_passes) == 1 and model.summary.numEpochs == 1
     scored = probabilities(model, test)
     p = np.array([v[1] for v in scored["probability"]])
     ceiling = roc_auc_score(test_y, test_margin)
     assert roc_auc_score(test_y, p) >= ceiling - 0.03  # measured 0.811 vs 0.825
-    linear_only = FMClassifier(stepSize=0.01, miniBatchSize=20, factorSize=1, factorsLr=0.0, seed=3).fit(train)
+    linear_only = FMClassifier(stepSize=0.01, miniBatchSize=20, factorSize=1, factorsLr=0.0, maxIter=1,
+                               validationFraction=0.0, seed=3).fit(train)
     p_linear = np.array([v[1] for v in probabilities(linear_only, test)["probability"]])
     assert roc_auc_score(test_y, p) >= roc_auc_score(test_y, p_linear) + 0.05  # interactions learned (linear: 0.700)
     # MLlib's columns: rawPrediction [-y, y], probability [1 - p, p], prediction p >= 0.5
@@ -111,7 +112,7 @@ def test_terms_that_are_not_fit_stay_zero(clicks):
 
 def test_incremental_fit_continues_the_passes(clicks):
     train = clicks[0]
-    estimator = FMClassifier(factorSize=3, stepSize=0.01, seed=8, numLearners=2)
+    estimator = FMClassifier(factorSize=3, stepSize=0.01, seed=8, numLearners=2, maxIter=1, validationFraction=0.0)
     two_passes = estimator.copy({estimator.maxIter: 2}).fit(train)
     first = estimator.fit(train)
     continued = estimator.copy().setInitialModel(first).fit(train)
@@ -149,3 +150,21 @@ def test_bad_input_is_a_clear_error(spark):
         FMClassifier(solver="adamW").fit(narrow)
     with pytest.raises(ValueError, match="maxIter must be > 0"):
         FMClassifier(maxIter=0).fit(narrow)
+
+
+def test_early_stopping_returns_the_best_pass_on_held_out_rows(clicks):
+    """The default fit stops on the loss of the held-out tenth of the rows and returns
+    the model of the pass with the lowest one: the same model as a fit that makes
+    exactly that many passes."""
+    train, test, test_y, _ = clicks
+    estimator = FMClassifier(factorSize=4, stepSize=0.05, miniBatchSize=20, seed=3, earlyStoppingPatience=2)
+    model = estimator.fit(train)
+    history = model.summary.objectiveHistory
+    assert 1 < len(history) <= estimator.getOrDefault(estimator.maxIter)
+    best = int(np.argmin(history)) + 1
+    exactly = estimator.copy({estimator.maxIter: best}).fit(train)
+    np.testing.assert_array_equal(model.factors.toArray(), exactly.factors.toArray())
+    # the held-out loss is a real held-out estimate: within 0.02 of the test rows' log-loss
+    p = np.clip(np.array([v[1] for v in probabilities(model, test)["probability"]]), 1e-12, 1 - 1e-12)
+    test_loss = -np.mean(test_y * np.log(p) + (1 - test_y) * np.log(1 - p))
+    assert abs(min(history) - test_loss) < 0.02, (min(history), test_loss)
