@@ -48,7 +48,7 @@ from sagespark.spark.onepass import (
     train_epochs,
 )
 from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
-from sagespark.spark.progress import PhaseClock
+from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.streaming.linear import normalization_from_sample
 from sagespark.udfs.arrow import FeatureSpec
@@ -175,8 +175,12 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         rows = self._learner_partitions(dataset.select(*columns))
         fields = [F.col(name) for name in spec.fields]
-        state = initial._state.for_partition(0) if initial is not None else self._start_state(rows, fields, spec)
         clock = PhaseClock()
+        if initial is not None:
+            state = initial._state.for_partition(0)
+        else:
+            with clock.phase(SAMPLE_PHASE):
+                state = self._start_state(rows, fields, spec)
         state, history, result = train_epochs(
             self, rows, fields, spec, state, passes, self.getOrDefault(self.earlyStoppingPatience),
             self.getOrDefault(self.earlyStoppingTolerance), lambda s: 8 * (3 * s.params.size + s.n_features), clock,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sagespark import factorization, linear_learner
+from sagespark import linear_learner
 from sagespark.spark import onepass
 
 PASS_RUNNERS = (onepass, linear_learner)  # the modules that call fold_dataset

@@ -13,8 +13,7 @@ from sagespark.classification import FMClassifier, LinearLearnerClassifier
 from sagespark.clustering import KMeans
 from sagespark.feature import PCA, StandardScaler
 from sagespark.regression import LinearLearnerRegressor
-from sagespark import linear_learner
-from sagespark.spark import fold
+from sagespark.spark import fold, onepass
 
 DESCRIPTION = "spark.job.description"
 
@@ -22,7 +21,7 @@ DESCRIPTION = "spark.job.description"
 @pytest.fixture
 def collects(spark, monkeypatch):
     """(job description in force, wall seconds, whether a fold's pass) of every
-    collection: a fold's result or the linear learner's scaler sample."""
+    collection: a fold's result or the SGD learners' scaler sample."""
     seen = []
 
     def recorder(collect, is_pass):
@@ -37,7 +36,7 @@ def collects(spark, monkeypatch):
         return recording
 
     monkeypatch.setattr(fold, "_collect_arrow", recorder(fold._collect_arrow, True))
-    monkeypatch.setattr(linear_learner, "_collect_arrow", recorder(linear_learner._collect_arrow, False))
+    monkeypatch.setattr(onepass, "_collect_arrow", recorder(onepass._collect_arrow, False))
     return seen
 
 
@@ -107,7 +106,7 @@ def test_summary_counts_the_passes_and_times_each_phase(spark, collects, make, t
     phases = summary.phaseSeconds
     assert set(phases) - {"sample"} == {"fold", "merge", "finalize"} and min(phases.values()) >= 0
     assert phases["fold"] == pytest.approx(sum(passes), abs=0.05)
-    assert phases.get("sample", 0.0) == pytest.approx(sum(others), abs=0.05)  # the linear learner's scaler sample
+    assert phases.get("sample", 0.0) == pytest.approx(sum(others), abs=0.05)  # the SGD learners' scaler sample
     assert sum(phases.values()) <= wall
     if hasattr(summary, "numEpochs"):
         assert summary.numEpochs == summary.numPasses
