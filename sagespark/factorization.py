@@ -279,7 +279,7 @@ def _partitions(rows: DataFrame) -> int | None:
 class _FMModel(EpochsModel, _FMParams):
     """The trained factorization machine (MLlib's ``intercept``, ``linear``, ``factors``);
     keeps the state (parameters and optimizer moments) for incremental training. Its
-    summary's objectiveHistory is each pass's progressive loss."""
+    summary's objectiveHistory is each pass's early-stopping signal (held-out or progressive loss)."""
 
     @property
     def _solution(self) -> FMSolution:
