@@ -10,7 +10,7 @@ MLlib's param, when set, applies to every term (stepSize: the learning rates, re
 the weight decays, initStd: the factors' initial standard deviation); otherwise the
 per-term default applies.
 
-A fit makes at most ``maxIter`` passes (default 15) and stops early on the loss of the
+A fit makes at most ``maxIter`` passes (default 30) and stops early on the loss of the
 held-out ``validationFraction`` of the rows (sagespark.spark.onepass.train_epochs),
 returning the model of the best pass. Each pass folds the data into the state
 (every partition trains from the last merged model, the merge averages), so the
@@ -131,7 +131,8 @@ class _FMParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
         self._setDefault(
             labelCol="label", predictionCol="prediction", factorSize=8, fitIntercept=True, fitLinear=True,
             maxIter=DEFAULT_MAX_PASSES, validationFraction=DEFAULT_VALIDATION_FRACTION, earlyStoppingPatience=3,
-            earlyStoppingTolerance=0.001, numPointForScaler=10_000, solver="adam", miniBatchSize=AUTO, beta1=0.9, beta2=0.999, momentum=0.0, eps=1e-8,
+            earlyStoppingTolerance=0.001, numPointForScaler=10_000, solver="adam", miniBatchSize=AUTO, beta1=0.9,
+            beta2=0.999, momentum=0.0, eps=1e-8,
             numLearners=AUTO, seed=stable_default_seed(self),
             **{f"{term}Lr": DEFAULT_LR[term] for term in TERMS}, **{f"{term}Wd": 0.0 for term in TERMS},
             **{f"{term}InitMethod": DEFAULT_INIT[term][0] for term in TERMS},

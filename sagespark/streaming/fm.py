@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sagespark.kernels import Features
-from sagespark.kernels import CSRMatrix, take_rows
+from sagespark.kernels import CSRMatrix, Features, take_rows
 from sagespark.kernels.fm import LOGISTIC, SQUARED, as_csr, fm_scores, fm_train
 from sagespark.kernels.linear import OPTIMIZERS, loss_gradient
 from sagespark.streaming.base import State

@@ -85,3 +85,53 @@ def test_bad_states_and_inputs_are_clear_errors():
         state.merge(other)
     with pytest.raises(ValueError, match="solver must be one of"):
         FMConfig(**{**CONFIG.__dict__, "optimizer": "adamW"})
+
+
+def test_normalized_training_is_returned_on_raw_features_and_labels():
+    """A state with feature scales and a standardized label trains on x_j s_j and
+    (y - shift) / scale: it equals a plain state trained on those rows, and its solution
+    scores the raw rows as scale * (the plain state's scores) + shift (the pairwise
+    term by the explicit sum over pairs)."""
+    import dataclasses
+
+    config = dataclasses.replace(CONFIG, predictor="regressor")
+    d, rng = 6, np.random.default_rng(4)
+    x = rng.normal(size=(80, d)) * np.array([1.0, 100.0, 0.01, 5.0, 1.0, 1000.0])
+    y = x @ rng.normal(size=d) * 0.01 + 150.0
+    s, shift, scale = 1.0 / np.abs(x).mean(axis=0), 150.0, 7.0
+    factors = rng.normal(size=(d, 3)) * 0.1
+    normalized = FMState(config, 0.0, np.zeros(d), factors, s, shift, scale).update(x, None, y)
+    plain = FMState(config, 0.0, np.zeros(d), factors).update(x * s, None, (y - shift) / scale)
+    np.testing.assert_allclose(normalized.params, plain.params, rtol=1e-12)
+    solution, inner = normalized.finalize(), plain.finalize()
+
+    def scores(sol, rows):
+        pairs = sum((sol.factors[i] @ sol.factors[j]) * rows[:, i] * rows[:, j] for i in range(d) for j in range(i + 1, d))
+        return sol.intercept + rows @ sol.linear + pairs
+
+    np.testing.assert_allclose(scores(solution, x), scale * scores(inner, x * s) + shift, rtol=1e-10)
+    again = state_from_bytes(normalized.to_bytes())
+    np.testing.assert_array_equal(again.inv_scale, s)
+    assert (again.label_shift, again.label_scale) == (shift, scale)
+
+
+def test_held_out_rows_are_scored_and_never_trained_on():
+    """With holdout_fraction, the held-out rows' loss is measured with the parameters of
+    the moment and the parameters equal a state trained on the other rows alone."""
+    import dataclasses
+
+    from sagespark.streaming.sgd import held_out_rows
+
+    config = dataclasses.replace(CONFIG, holdout_fraction=0.3, seed=5)
+    x, y, w = rows(60, 8, [0, 1, 2, 3, 4, 5], seed=6)
+    held = held_out_rows(60, None, 0.3, 5, 0, 0)
+    assert 0 < held.sum() < 60
+    state = FMState(config, 0.1, np.zeros(8), start().params[:, 1:]).update(x, w, y)
+    alone = start().update(x[~held], w[~held], y[~held])
+    np.testing.assert_allclose(state.params, alone.params, rtol=1e-12)
+    before = start().finalize()
+    p = 1 / (1 + np.exp(-(before.intercept + x[held] @ before.linear
+                          + 0.5 * (((x[held] @ before.factors) ** 2) - (x[held] ** 2) @ (before.factors ** 2)).sum(axis=1))))  # fmt: skip
+    expected = -(w[held] * (y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p))).sum() / w[held].sum()
+    assert state.validation_loss() == pytest.approx(expected, rel=1e-10)
+    assert state.selection_loss() == state.validation_loss()
