@@ -63,8 +63,8 @@ DEFAULT_INIT = {"bias": ("constant", 0.0), "linear": ("constant", 0.0), "factors
 # progressive loss scores rows the model was trained on, and an FM memorizes its users
 # and items (measured on MovieLens: held-out AUC 0.770 after 10 passes, 0.735 after 30
 # while the progressive loss kept falling), so the signal is the loss of held-out rows.
-# On large data the first pass converges within itself and the held-out tenth changes
-# little: the curve had flattened before the pass ended.
+# On the 1M-row click benchmark the fit stops after 2 passes (the loss curve flattened
+# within the second) at AUC 0.810 on 90% of the rows, against 0.803 for one pass on all.
 DEFAULT_MAX_PASSES, DEFAULT_VALIDATION_FRACTION = 30, 0.1
 # A pass makes rows / (learners x miniBatchSize) Adam steps per learner; on a few
 # hundred rows 100-row batches make 2 and 15 passes stay far from the optimum
