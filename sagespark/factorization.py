@@ -250,8 +250,10 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         config = self._config(whole, _partitions(rows))
         inv_scale, shift, scale = np.ones(spec.n_features), 0.0, 1.0
         if sample is not None:
-            norm = normalization_from_sample(*sample, self.PREDICTOR, 0, True, "false", self.PREDICTOR == "regressor",
-                                             1.0, False)  # fmt: skip
+            regressor = self.PREDICTOR == "regressor"
+            norm = normalization_from_sample(*sample, predictor=self.PREDICTOR, classes=0, normalize_data=True,
+                                             unbias_data="false", normalize_label=regressor, positive_weight=1.0,
+                                             balance_multiclass=False)  # fmt: skip
             inv_scale, shift, scale = norm.inv_scale, norm.label_shift, norm.label_scale
         rng = np.random.default_rng(self.getSeed())
         bias = self._initial("bias", (), rng) if self.getOrDefault(self.fitIntercept) else 0.0

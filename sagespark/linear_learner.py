@@ -277,7 +277,8 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
                 raise ValueError("an initial model trained with solver='exact' cannot continue with SGD")
             return initial._state.for_partition(0)
         config = self._config(spec)
-        norm = self._normalization(config, spec.n_features, self._scaler_sample(rows, columns, spec))
+        sample = scaler_sample(rows, columns, spec, self.getOrDefault(self.numPointForScaler))
+        norm = self._normalization(config, spec.n_features, sample)
         models = self._get("numModels") or auto_num_models(spec.n_features, config.classes)
         lr, wd, l1 = packed_hyperparameters(
             models, self._get("learningRate"), self._get("wd"), self._get("l1")
@@ -323,9 +324,6 @@ class _LinearLearnerEstimator(OnePassEstimator, _LinearLearnerParams):
             lr_min=self._get("lrSchedulerMinimumLr", DEFAULT_LR_MIN), holdout_fraction=self._fraction(),
             has_validation=self._has_validation(), seed=self.getSeed(),
         )  # fmt: skip
-
-    def _scaler_sample(self, rows: DataFrame, columns: list[Column], spec: FeatureSpec):
-        return scaler_sample(rows, columns, spec, self.getOrDefault(self.numPointForScaler))
 
 
 def auto_num_models(n_features: int, classes: int) -> int:

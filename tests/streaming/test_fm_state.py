@@ -135,3 +135,16 @@ def test_held_out_rows_are_scored_and_never_trained_on():
     expected = -(w[held] * (y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p))).sum() / w[held].sum()
     assert state.validation_loss() == pytest.approx(expected, rel=1e-10)
     assert state.selection_loss() == state.validation_loss()
+
+
+def test_a_state_saved_before_normalization_and_holdout_loads_unscaled():
+    """Arrays written before the scales, the curve and the held-out sums existed load as
+    an unnormalized state with an empty curve, and train as a fresh state would."""
+    x, y, w = rows(40, 8, [0, 1, 2, 3], seed=9)
+    old = {k: v for k, v in start().to_arrays().items()
+           if k not in ("inv_scale", "curve", "curve_sq", "curve_weight", "curve_width", "label_shift", "label_scale",
+                        "val_loss_sum", "val_weight", "stream", "batches", "config_holdout_fraction", "config_seed")}  # fmt: skip
+    loaded = FMState.from_arrays(old)
+    np.testing.assert_array_equal(loaded.inv_scale, np.ones(8))
+    assert (loaded.label_shift, loaded.label_scale, loaded.config.holdout_fraction) == (0.0, 1.0, 0.0)
+    np.testing.assert_array_equal(loaded.update(x, w, y).params, start().update(x, w, y).params)
