@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,7 @@ from sagespark.udfs.fold import (
 )
 
 DRIVER_MERGE_BYTES = 256 << 20
+BROADCAST_BYTES = 1 << 20
 _MARKER_PATTERN = re.compile(re.escape(INVALID_INPUT_MARKER) + r" ([^\n]*)")
 
 
@@ -98,6 +100,26 @@ def sum_dataset(
     if table.num_rows == 0:
         return None
     return np.sum([np.asarray(v, dtype=np.float64) for v in table.column("sums").to_pylist()], axis=0)
+
+
+@contextmanager
+def shipped(dataset: DataFrame, data: bytes) -> Iterator[Any]:
+    """``data`` for the tasks of the jobs run inside the block: a broadcast when it is
+    large and the session has a SparkContext (sent once per executor and read once per
+    Python worker, where bytes in a task's function travel with every task), else the
+    bytes. ``shipped_value`` reads either in the worker."""
+    if len(data) < BROADCAST_BYTES or not _has_rdd(dataset):
+        yield data
+        return
+    broadcast = dataset.sparkSession.sparkContext.broadcast(data)
+    try:
+        yield broadcast
+    finally:
+        broadcast.unpersist()
+
+
+def shipped_value(data: Any) -> bytes:
+    return data if isinstance(data, bytes) else data.value
 
 
 def _has_rdd(dataset: DataFrame) -> bool:

@@ -19,7 +19,7 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
-from sagespark.spark.fold import _collect_arrow, fold_dataset
+from sagespark.spark.fold import _collect_arrow, fold_dataset, shipped, shipped_value
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
 from sagespark.spark.tuning import SharedPassIterator
@@ -186,10 +186,11 @@ def train_epochs(estimator: Any, rows: DataFrame, columns: list[Column], spec: F
     history: list[float] = []
     best, best_state, stale, state, result = np.inf, None, 0, start, None
     for epoch in range(epochs):
-        result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=state.to_bytes()),
-                              state_bytes=state_bytes(state), description=pass_description(estimator, epoch + 1, epochs))  # fmt: skip
+        with shipped(rows, state.to_bytes()) as start_bytes:
+            result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=start_bytes),
+                                  state_bytes=state_bytes(state), description=pass_description(estimator, epoch + 1, epochs))  # fmt: skip
         clock.add(result.seconds)
-        state = result.state
+        state = result.state.completed_from(state)
         state.epochs += 1
         loss = state.selection_loss()
         history.append(loss)
@@ -218,10 +219,11 @@ def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, cou
     return decoded.features, decoded.labels, decoded.weights
 
 
-def partition_start_state(partition: int, start: bytes) -> State:
+def partition_start_state(partition: int, start: Any) -> State:
     """The state a partition's fold starts from in an epoch: the serialized state of the
-    last merge, reset for one partition (``for_partition``)."""
-    return state_from_bytes(start).for_partition(partition)
+    last merge (bytes, or their broadcast: sagespark.spark.fold.shipped), reset for one
+    partition (``for_partition``)."""
+    return state_from_bytes(shipped_value(start)).for_partition(partition)
 
 
 class StateModel(Model, MLReadable, MLWritable):

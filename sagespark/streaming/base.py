@@ -50,6 +50,17 @@ class State(ABC):
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "State":
         """Inverse of ``to_arrays``."""
 
+    def partition_result(self) -> "State":
+        """What a partition's fold ships to the merge: the state itself, or a smaller
+        part that ``completed_from`` makes whole again (the SGD states ship only the
+        rows of their parameters that the partition's rows touched)."""
+        return self
+
+    def completed_from(self, start: "State") -> "State":
+        """The whole state from merged partition results of a pass that began from
+        ``start`` (itself, for states whose partition results are whole)."""
+        return self
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(buffer, **{_KIND_KEY: np.array(self.kind)}, **self.to_arrays())

@@ -30,7 +30,12 @@ from sagespark.streaming.sgd import (
     held_out_rows,
     merge_curves,
     record_curve,
+    require_alike,
     reset_curve,
+    rows_from_arrays,
+    rows_to_arrays,
+    touched_part,
+    whole_from,
 )
 
 PREDICTORS = ("binary_classifier", "regressor")
@@ -105,11 +110,13 @@ class FMState(State):
         self.m1, self.m2 = np.zeros_like(self.params), np.zeros_like(self.params)
         self.bias_m1, self.bias_m2 = np.zeros((1, 1)), np.zeros((1, 1))
         self.step, self.epochs, self.stream = 0, 0, 0
+        self.rows: np.ndarray | None = None  # the rows of params, m1, m2, touches held (sagespark.streaming.sgd)
+        self.width = d
         self.reset_pass()
 
     @property
     def n_features(self) -> int:
-        return self.params.shape[0]
+        return self.width
 
     def reset_pass(self) -> "FMState":
         """Zero what one pass measures (keeps parameters, moments and the step count)."""
@@ -150,6 +157,8 @@ class FMState(State):
                holdout: np.ndarray | None = None) -> "FMState":  # fmt: skip
         if labels is None:
             raise ValueError("factorization machines need labels")
+        if self.rows is not None:
+            raise ValueError("a partition result holding only its touched rows cannot train; complete it first")
         if x.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, found {x.shape[1]}")
         csr = self._normalized(as_csr(x))
@@ -198,12 +207,13 @@ class FMState(State):
     def merge(self, other: "FMState") -> "FMState":
         if not isinstance(other, FMState):
             raise TypeError(f"cannot merge a {self.kind} state with {getattr(other, 'kind', type(other).__name__)}")
+        require_alike(self, other)
         same_scales = np.array_equal(other.inv_scale, self.inv_scale) and (other.label_shift, other.label_scale) == (
             self.label_shift, self.label_scale)  # fmt: skip
-        if other.params.shape != self.params.shape or other.config != self.config or not same_scales:
+        shapes = (self.n_features, self.params.shape[1]), (other.n_features, other.params.shape[1])
+        if shapes[0] != shapes[1] or other.config != self.config or not same_scales:
             raise ValueError(
-                f"cannot merge factorization machine states of different configurations "
-                f"({self.params.shape} and {other.params.shape})"
+                f"cannot merge factorization machine states of different configurations ({shapes[0]} and {shapes[1]})"
             )
         merged = FMState.from_arrays(self.to_arrays())
         average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("params", "m1", "m2"))
@@ -213,6 +223,13 @@ class FMState(State):
         merged.batches = max(self.batches, other.batches)
         merge_curves(merged, self, other)
         return merged
+
+    def partition_result(self) -> "FMState":
+        """Only the touched rows of the parameters and moments (sagespark.streaming.sgd)."""
+        return touched_part(self, _ROW_PARAMETERS, ("inv_scale",))
+
+    def completed_from(self, start: "FMState") -> "FMState":
+        return whole_from(self, start, _ROW_PARAMETERS, ("inv_scale",))
 
     def finalize(self) -> FMSolution:
         """The model on raw features and labels. Training sees z_j = x_j s_j (s =
@@ -226,7 +243,8 @@ class FMState(State):
     # ------------------------------------------------------------------ arrays
     def to_arrays(self) -> dict[str, np.ndarray]:
         scalars = {name: np.array(getattr(self, name)) for name in _SCALARS}
-        return {**config_to_arrays(self.config), **scalars, **{name: getattr(self, name) for name in _ARRAYS}}
+        arrays = {**config_to_arrays(self.config), **scalars, **{name: getattr(self, name) for name in _ARRAYS}}
+        return rows_to_arrays(self, arrays)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FMState":
@@ -236,7 +254,8 @@ class FMState(State):
         reset_curve(state, 1)
         state.val_loss_sum, state.val_weight, state.stream, state.batches = 0.0, 0.0, 0, 0
         state.label_shift, state.label_scale = 0.0, 1.0
-        state.inv_scale = np.ones(np.asarray(arrays["params"]).shape[0])
+        state.rows, state.width = rows_from_arrays(arrays, np.asarray(arrays["params"]).shape[0])
+        state.inv_scale = np.ones(state.width)
         for name in _SCALARS:
             if name in arrays:
                 setattr(state, name, arrays[name].item())
@@ -253,12 +272,16 @@ _SCALARS = ("step", "epochs", "stream", "trained_weight", "loss_sum", "loss_weig
             "batches", "curve_width", "label_shift", "label_scale")  # fmt: skip
 _ADDED = ("curve", "curve_sq", "curve_weight", "inv_scale")  # arrays a state saved before may lack
 _ARRAYS = ("bias", "params", "m1", "m2", "bias_m1", "bias_m2", "touches", *_ADDED)
+_ROW_PARAMETERS = ("params", "m1", "m2")  # per feature: merged by touches, shipped as touched rows only
 
 
 def _check_shapes(state: FMState) -> None:
-    d, columns = state.params.shape if state.params.ndim == 2 else (-1, -1)
-    expected = {"params": (d, state.config.factors + 1), "m1": (d, columns), "m2": (d, columns), "touches": (d,),
-                "inv_scale": (d,),
+    held, columns = state.params.shape if state.params.ndim == 2 else (-1, -1)
+    if state.rows is not None and held != len(state.rows):
+        raise ValueError(f"factorization machine state holds {held} rows of parameters for {len(state.rows)} row indices")
+    d = state.n_features if state.rows is None else 0  # a partition result leaves out inv_scale
+    expected = {"params": (held, state.config.factors + 1), "m1": (held, columns), "m2": (held, columns),
+                "touches": (held,), "inv_scale": (d,),
                 "bias": (1, 1), "bias_m1": (1, 1), "bias_m2": (1, 1)}  # fmt: skip
     for name, shape in expected.items():
         if getattr(state, name).shape != shape:

@@ -45,6 +45,10 @@ from sagespark.streaming.sgd import (
     merge_curves,
     record_curve,
     reset_curve,
+    rows_from_arrays,
+    rows_to_arrays,
+    touched_part,
+    whole_from,
 )
 
 PREDICTORS = ("regressor", "binary_classifier", "multiclass_classifier")
@@ -142,12 +146,14 @@ class LinearLearnerState(State):
         self.step = 0
         self.epochs = 0
         self.stream = 0  # seeds the held-out rows: the partition index
+        self.rows: np.ndarray | None = None  # the rows of wt, m1, m2, touches held (sagespark.streaming.sgd)
+        self.width = len(self.norm.mu)
         self.reset_metrics()
 
     # ------------------------------------------------------------------ shapes
     @property
     def n_features(self) -> int:
-        return self.wt.shape[0]
+        return self.width
 
     @property
     def num_models(self) -> int:
@@ -178,6 +184,8 @@ class LinearLearnerState(State):
                holdout: np.ndarray | None = None) -> "LinearLearnerState":  # fmt: skip
         if labels is None:
             raise ValueError("the linear learner needs labels")
+        if self.rows is not None:
+            raise ValueError("a partition result holding only its touched rows cannot train; complete it first")
         if x.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, found {x.shape[1]}")
         n = x.shape[0]
@@ -226,7 +234,7 @@ class LinearLearnerState(State):
             rows = np.arange(self.n_features)
             self.touches += total
         else:
-            self.touches += np.bincount(x.indices, np.repeat(w, np.diff(x.indptr)), minlength=self.n_features)
+            np.add.at(self.touches, x.indices, np.repeat(w, np.diff(x.indptr)))  # O(nnz), not O(d)
         optimizer = OPTIMIZERS.index(c.optimizer)
         optimizer_step(rows, gw, self.wt, self.m1, self.m2, per_output(lr), per_output(self.wd), per_output(self.l1),
                        optimizer, c.beta1, c.beta2, c.eps, self.step)  # fmt: skip
@@ -281,10 +289,9 @@ class LinearLearnerState(State):
     def merge(self, other: "LinearLearnerState") -> "LinearLearnerState":
         if not isinstance(other, LinearLearnerState):
             raise TypeError(f"cannot merge a {self.kind} state with {getattr(other, 'kind', type(other).__name__)}")
-        if other.wt.shape != self.wt.shape or other.config != self.config:
-            raise ValueError(
-                f"cannot merge linear learner states of different configurations ({self.wt.shape} and {other.wt.shape})"
-            )
+        shapes = (self.n_features, self.wt.shape[1]), (other.n_features, other.wt.shape[1])
+        if shapes[0] != shapes[1] or other.config != self.config:
+            raise ValueError(f"cannot merge linear learner states of different configurations ({shapes[0]} and {shapes[1]})")
         merged = LinearLearnerState.from_arrays(self.to_arrays())
         average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("wt", "m1", "m2"))
         merged.step = max(self.step, other.step)
@@ -295,6 +302,13 @@ class LinearLearnerState(State):
         merge_curves(merged, self, other)
         merged.batches = max(self.batches, other.batches)
         return merged
+
+    def partition_result(self) -> "LinearLearnerState":
+        """Only the touched rows of the weights and moments (sagespark.streaming.sgd)."""
+        return touched_part(self, _ROW_PARAMETERS, _CONSTANTS)
+
+    def completed_from(self, start: "LinearLearnerState") -> "LinearLearnerState":
+        return whole_from(self, start, _ROW_PARAMETERS, _CONSTANTS)
 
     # ------------------------------------------------------------------ finalize
     def best_selection_loss(self) -> float:
@@ -380,7 +394,7 @@ class LinearLearnerState(State):
         }  # fmt: skip
         for name in _ARRAY_FIELDS:
             arrays[name] = getattr(self, name)
-        return arrays
+        return rows_to_arrays(self, arrays)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "LinearLearnerState":
@@ -398,12 +412,15 @@ class LinearLearnerState(State):
             setattr(state, name, float(arrays[name]))
         for name in _ARRAY_FIELDS:
             setattr(state, name, np.array(arrays[name], dtype=np.float64))
+        state.rows, state.width = rows_from_arrays(arrays, len(state.norm.mu))
         _check_state_shapes(state)
         return state
 
 
 _ARRAY_FIELDS = ("wt", "bias", "m1", "m2", "bias_m1", "bias_m2", "touches", "train_loss", "sel_loss", "sel_sq", "sel_abs",
                  "sel_correct", "histogram", "curve", "curve_sq", "curve_weight")  # fmt: skip
+_ROW_PARAMETERS = ("wt", "m1", "m2")  # per feature: merged by touches, shipped as touched rows only
+_CONSTANTS = ("mu", "inv_scale")  # per feature, fixed for the fit: left out of partition results
 
 
 def _indicator(x: Features) -> Features:
@@ -414,11 +431,13 @@ def _indicator(x: Features) -> Features:
 
 
 def _check_state_shapes(state: LinearLearnerState) -> None:
-    d, models = len(state.norm.mu), len(state.lr)
+    d, models = state.n_features, len(state.lr)
     outputs = models * state.config.classes
+    held, constant = (d, d) if state.rows is None else (len(state.rows), 0)
     expected = {
-        "inv_scale": (state.norm.inv_scale, (d,)), "wd": (state.wd, (models,)), "l1": (state.l1, (models,)),
-        "wt": (state.wt, (d, outputs)), "m1": (state.m1, (d, outputs)), "m2": (state.m2, (d, outputs)),
+        "mu": (state.norm.mu, (constant,)), "inv_scale": (state.norm.inv_scale, (constant,)), "wd": (state.wd, (models,)), "l1": (state.l1, (models,)),
+        "wt": (state.wt, (held, outputs)), "m1": (state.m1, (held, outputs)), "m2": (state.m2, (held, outputs)),
+        "touches": (state.touches, (held,)),
         "bias": (state.bias, (outputs,)), "train_loss": (state.train_loss, (models,)),
         "curve": (state.curve, (CURVE_SLOTS, models)),
     }  # fmt: skip

@@ -46,7 +46,7 @@ def fold_partition(
         if faults.inject is not None:
             faults.inject(partition)
     if state is not None:
-        yield state_row(partition, rows, skipped, state)
+        yield state_row(partition, rows, skipped, state.partition_result())
 
 
 def state_row(partition: int, rows: int, skipped: int, state: State) -> pa.RecordBatch:

@@ -115,8 +115,10 @@ def test_exact_solver_serves_a_regparam_grid_in_one_pass(spark, count_passes):
     assert refit.regParamChosen == 0.0 and np.isnan(refit.validationMSE).all()  # no validation rows: the first
 
 
-def test_sparse_high_dimensional_input_trains_without_densifying(spark):
-    rng = np.random.default_rng(5)
+def sparse_frame(spark, n=4000, d=100_000, nnz=10, seed=5):
+    """Hashed-like rows: 3 of 200 informative columns and nnz - 3 random ones, labels
+    from a logistic model on them; with the generating margins."""
+    rng = np.random.default_rng(seed)
     n, d, nnz = 4000, 100_000, 10
     informative = rng.choice(d, 200, replace=False)
     beta = np.zeros(d)
@@ -130,12 +132,34 @@ def test_sparse_high_dimensional_input_trains_without_densifying(spark):
         rows.append((i, Vectors.sparse(d, columns.tolist(), values.tolist())))
     margins = np.array(margins)
     y = (rng.random(n) < 1 / (1 + np.exp(-margins))).astype(float)
-    df = spark.createDataFrame([(i, v, float(t)) for (i, v), t in zip(rows, y)], ["id", "features", "label"]).repartition(2)
+    df = spark.createDataFrame([(i, v, float(t)) for (i, v), t in zip(rows, y)], ["id", "features", "label"])
+    return df.repartition(2).cache(), y, margins
+
+
+def test_sparse_high_dimensional_input_trains_without_densifying(spark):
+    df, y, margins = sparse_frame(spark)
     model = LinearLearnerClassifier(numModels=4, miniBatchSize=100, epochs=5, seed=6).fit(df)
     assert model._state.norm.centred is False
     p = np.array([r["probability"][1] for r in model.transform(df).orderBy("id").collect()])
     assert roc_auc_score(y, p) > 0.85  # oracle here: roc_auc_score(y, margins)
     assert roc_auc_score(y, margins) > 0.9
+
+
+def test_a_broadcast_start_state_gives_the_fit_that_bytes_in_each_task_give(spark, monkeypatch):
+    """Wide states travel to the tasks as a broadcast (sagespark.spark.fold.shipped);
+    the fit is the one the start's bytes pickled into every task give. (That partition
+    results of touched rows merge like whole states: tests/streaming/test_touched_rows.py.)"""
+    from sagespark.spark import fold
+
+    df = sparse_frame(spark, n=1500, d=50_000)[0]
+    estimator = LinearLearnerClassifier(numModels=2, miniBatchSize=100, epochs=2, earlyStoppingPatience=5, seed=3)
+    monkeypatch.setattr(fold, "BROADCAST_BYTES", 0)
+    broadcast = estimator.fit(df)
+    monkeypatch.setattr(fold, "BROADCAST_BYTES", 1 << 40)
+    in_tasks = estimator.fit(df)
+    assert broadcast.summary.numEpochs == in_tasks.summary.numEpochs >= 1
+    np.testing.assert_array_equal(broadcast.coefficients.toArray(), in_tasks.coefficients.toArray())
+    assert broadcast.intercept == in_tasks.intercept
 
 
 def test_incremental_fit_continues_from_the_initial_model(binary):
