@@ -28,12 +28,14 @@ from pyspark.sql import DataFrame
 from sagespark.feature.summary_stages import _VectorInputParams
 from sagespark.kernels import Features
 from sagespark.kernels.linalg import matmul
+from sagespark.spark.jvm_states import sql_covariance
 from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import stable_default_seed
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.pca import (
     ALGORITHM_MODES,
+    ExactCovariance,
     PCASolution,
     PCAState,
     RandomSignSketch,
@@ -160,6 +162,13 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
             _new_state, mode=mode, n_features=spec.n_features, rows=self._sketch_rows(), seed=self.getSeed(),
             generation=generation,
         )  # fmt: skip
+
+    def _jvm_state(self, dataset: DataFrame, spec: FeatureSpec) -> ExactCovariance | None:
+        """Narrow unweighted 'regular' fits: the exact state from Spark SQL sums, faster
+        than shipping the rows to Python (sagespark.spark.jvm_states)."""
+        if self.getAlgorithmMode() != "regular" or spec.weight_column:
+            return None
+        return sql_covariance(dataset, self.getInputCol(), self.getFeaturesCols(), spec.n_features)
 
     def _state_bytes(self, spec: FeatureSpec) -> int:
         d = spec.n_features

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from sagespark.kernels import CSRMatrix, Features
 from sagespark.spark.features import feature_spec
+from sagespark.spark.jvm_states import summarizer_moments
 from sagespark.spark.fold import _collect_arrow
 from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel, continued_state
 from sagespark.spark.params import HasFeaturesCols
@@ -151,6 +152,11 @@ class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReada
 
     def _model_class(self):
         return StandardScalerModel
+
+    def _jvm_state(self, dataset: DataFrame, spec: FeatureSpec) -> Moments | None:
+        """MLlib's Summarizer computes the Moments in the JVM, faster than shipping the
+        rows to Python; invalid rows leave it to the Python pass."""
+        return summarizer_moments(dataset, self.getInputCol(), self.getFeaturesCols(), spec.n_features)
 
 
 def _new_moments(partition: int) -> Moments:

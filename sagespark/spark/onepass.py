@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame
 
 from sagespark.spark.fold import _collect_arrow, fold_dataset, shipped, shipped_value
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
-from sagespark.spark.progress import FINALIZE_PHASE, MERGE_PHASE, PhaseClock, pass_description
+from sagespark.spark.progress import FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec, decode
@@ -109,6 +109,12 @@ class OnePassEstimator(Estimator):
     def _model_class(self) -> type["StateModel"]:
         raise NotImplementedError
 
+    def _jvm_state(self, dataset: DataFrame, spec: FeatureSpec) -> State | None:
+        """The pass's state from Spark's own aggregates in one JVM job, where they are
+        faster than shipping the rows to Python (sagespark.spark.jvm_states); None for
+        the Python pass (the default, and whenever a row is invalid)."""
+        return None
+
     def _state_bytes(self, spec: FeatureSpec) -> int | None:
         """An estimate of one partition state's serialized size, when known: small
         states are merged on the driver without tree levels (see fold_dataset)."""
@@ -129,12 +135,18 @@ class OnePassEstimator(Estimator):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         new_state = self._new_state(spec)
         new_state(0)  # validate the params on the driver before a job starts
-        result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
-                              description=pass_description(self, 1, 1))  # fmt: skip
         clock = PhaseClock()
-        clock.add(result.seconds)
-        state = continued_state(result.state, initial, clock)
-        summary = FitSummary(result.rows, result.skipped, 1, clock.seconds)
+        with job_description(dataset, pass_description(self, 1, 1)), clock.phase(FOLD_PHASE):
+            state = self._jvm_state(dataset, spec)
+        if state is not None:
+            rows, skipped = state.count, 0
+        else:
+            result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
+                                  description=pass_description(self, 1, 1))  # fmt: skip
+            clock.add(result.seconds)
+            state, rows, skipped = result.state, result.rows, result.skipped
+        state = continued_state(state, initial, clock)
+        summary = FitSummary(rows, skipped, 1, clock.seconds)
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
     def _model(self, result: PassResult) -> "StateModel":

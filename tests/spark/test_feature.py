@@ -50,6 +50,45 @@ def test_standard_scaler_keeps_sparse_rows_sparse(df):
     np.testing.assert_allclose(outputs(ours), outputs(theirs), rtol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["dense", "sparse", "array", "columns"])
+def test_jvm_summarizer_moments_equal_the_python_pass_and_numpy(df, x, layout):
+    """StandardScaler's state from Spark's Summarizer (sagespark.spark.jvm_states) is
+    the Python pass's state, and numpy's mean, variance, min, max and non-zeros."""
+    from pyspark.ml.functions import vector_to_array
+
+    from sagespark.spark.jvm_states import summarizer_moments
+    from sagespark.spark.onepass import OnePassEstimator
+
+    frame = df.withColumn("array", vector_to_array("dense"))
+    kwargs = {"featuresCols": ["a", "b", "c"]} if layout == "columns" else {"inputCol": layout}
+    estimator = StandardScaler(outputCol="out", **kwargs)
+    jvm = summarizer_moments(frame, estimator.getInputCol(), estimator.getFeaturesCols(), 3 if layout == "columns" else 4)
+    python = OnePassEstimator._fit_pass(estimator, frame).state
+    data = x[:, :3] if layout == "columns" else x
+    for name in ("mean", "m2", "min", "max"):
+        np.testing.assert_allclose(getattr(jvm, name), getattr(python, name), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(jvm.finalize().variance, data.var(axis=0, ddof=1), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(jvm.nnz, np.count_nonzero(data, axis=0))
+    np.testing.assert_array_equal(jvm.min, data.min(axis=0))
+    assert (jvm.count, jvm.weight_sum, jvm.weight_sq_sum) == (python.count, python.weight_sum, python.weight_sq_sum)
+
+
+def test_invalid_rows_leave_the_jvm_path_to_the_python_pass(spark, df):
+    """A NaN, a null or a short row: the Summarizer's answer is not used, the Python
+    pass names the problem or skips and counts the rows (docs/bad_input.md)."""
+    from sagespark.spark.jvm_states import summarizer_moments
+
+    rows = [(-1, Vectors.dense([float("nan"), 1.0, 2.0, 3.0])), (-2, None), (-3, Vectors.dense([1.0, 2.0]))]
+    bad = df.select("id", "dense").union(spark.createDataFrame(rows, df.select("id", "dense").schema))
+    assert summarizer_moments(bad, "dense", None, 4) is None
+    with pytest.raises(ValueError, match="column 'dense'"):
+        StandardScaler(inputCol="dense").fit(bad)
+    model = StandardScaler(inputCol="dense", handleInvalid="skip").fit(bad)
+    assert (model.summary.numRows, model.summary.numRowsSkipped) == (1500, 3)
+    clean = StandardScaler(inputCol="dense").fit(df)
+    np.testing.assert_allclose(model.std.toArray(), clean.std.toArray(), rtol=1e-12)
+
+
 def exact_quantiles(x, probabilities):
     """numpy's inverted_cdf: the smallest value whose fraction of values <= it is >= p."""
     return np.quantile(x, probabilities, axis=0, method="inverted_cdf")

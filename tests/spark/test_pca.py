@@ -43,6 +43,45 @@ def test_regular_equals_mllib_pca(df):
     np.testing.assert_allclose(shifted, projections(theirs.transform(df), "p") * signs, atol=1e-8)
 
 
+@pytest.mark.parametrize("layout", ["dense", "sparse", "array", "columns"])
+def test_sql_state_of_narrow_data_equals_the_python_pass_and_numpy(spark, layout):
+    """The exact state from Spark SQL sums (sagespark.spark.jvm_states) for d <= 16 is
+    the Python pass's, and numpy's mean and scatter, also far from the origin (shifted
+    by 1e6: the first row as the shift keeps the sums free of cancellation)."""
+    from sagespark.spark.jvm_states import sql_covariance
+    from sagespark.spark.onepass import OnePassEstimator
+
+    data = low_rank_plus_noise(n=2000, d=6, rank=3, noise=0.5, offset=1e6, seed=3)
+    data[::7, 2] = 0.0  # zeros for the sparse layout
+    names = [f"c{j}" for j in range(6)]
+    rows = [(i, Vectors.dense(r), Vectors.sparse(6, {j: v for j, v in enumerate(r) if v}), r.tolist(), *map(float, r))
+            for i, r in enumerate(data)]  # fmt: skip
+    frame = spark.createDataFrame(rows, ["id", "dense", "sparse", "array", *names]).repartition(3)
+    kwargs = {"featuresCols": names} if layout == "columns" else {"inputCol": layout}
+    estimator = PCA(k=2, outputCol="p", **kwargs)
+    sql = sql_covariance(frame, estimator.getInputCol(), estimator.getFeaturesCols(), 6)
+    python = OnePassEstimator._fit_pass(estimator, frame).state
+    centred = data - data.mean(axis=0)
+    np.testing.assert_allclose(sql.mean, data.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(sql.scatter, centred.T @ centred, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(sql.scatter, python.scatter, rtol=1e-9, atol=1e-6)
+    assert (sql.count, sql.weight_sum) == (python.count, python.weight_sum) == (2000, 2000.0)
+
+
+def test_invalid_rows_leave_the_sql_state_to_the_python_pass(spark, df):
+    from sagespark.spark.jvm_states import sql_covariance
+
+    nan = spark.createDataFrame([(-1, Vectors.dense([float("nan")] * 12), 1.0)], df.schema)
+    bad = df.union(nan)
+    assert sql_covariance(bad, "features", None, 12) is None
+    with pytest.raises(ValueError, match="column 'features'"):
+        PCA(k=2).fit(bad)
+    skipped = PCA(k=2, handleInvalid="skip").fit(bad)
+    assert (skipped.summary.numRows, skipped.summary.numRowsSkipped) == (3000, 1)
+    np.testing.assert_allclose(skipped.explainedVariance.toArray(), PCA(k=2).fit(df).explainedVariance.toArray(),
+                               rtol=1e-10)  # fmt: skip
+
+
 @pytest.mark.parametrize("subtract_mean", [True, False])
 def test_weighted_regular_equals_numpy(df, x, subtract_mean):
     w = 1.0 + np.arange(len(x)) % 3

@@ -1,0 +1,142 @@
+"""States computed by Spark's own JVM aggregates, where those compute a state's sums
+faster than shipping the rows to Python workers (BENCHMARKS.md: the Arrow transfer of
+a narrow vector column costs more than MLlib's whole Summarizer pass).
+
+The aggregate runs in one job together with a count of the rows the Python path would
+reject (null, or of the wrong dimension). Those aggregates cannot report where bad
+rows are, so any doubt (Spark Connect, an invalid row, a non-finite statistic, no
+rows) returns None and the caller runs its Python pass, which raises the documented
+error or skips and counts the rows (handleInvalid) exactly as before. The state is the same mergeable
+state the Python pass builds, so incremental fits and merges do not see the
+difference.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from typing import Sequence
+
+import numpy as np
+from pyspark.ml.functions import array_to_vector
+from pyspark.ml.linalg import VectorUDT
+from pyspark.ml.stat import Summarizer
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sagespark.spark.fold import _has_rdd
+from sagespark.streaming import ExactCovariance, Moments
+
+_METRICS = ("count", "mean", "variance", "min", "max", "numNonZeros")
+
+
+def vector_and_validity(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
+                        n_features: int) -> tuple[Column, Column]:  # fmt: skip
+    """(an ML vector column, a boolean column: the row has ``n_features`` non-null
+    values) for a vector column, a numeric array column or numeric featuresCols."""
+    if features_cols:
+        columns = [F.col(name).cast("double") for name in features_cols]
+        valid = reduce(lambda a, b: a & b, [c.isNotNull() for c in columns])
+        return array_to_vector(F.array(*columns)), valid
+    column = F.col(features_col)
+    if isinstance(dataset.schema[features_col].dataType, VectorUDT):
+        raw = F.unwrap_udt(column)
+        size = F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
+        return column, F.coalesce(column.isNotNull() & (size == n_features), F.lit(False))
+    values = column.cast("array<double>")
+    valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
+    return array_to_vector(values), F.coalesce(valid, F.lit(False))
+
+
+def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
+                       n_features: int) -> Moments | None:  # fmt: skip
+    """The Moments of every row (unit weights) from MLlib's Summarizer in one job, or
+    None when a row is invalid or a statistic is not finite (see the module docstring).
+
+    Summarizer gives the count n, the mean, the unbiased variance (Welford's centred
+    sums inside, so M2 = variance (n - 1) carries no cancellation), min, max and the
+    non-zero counts: all of Moments for unit weights (W = sum w^2 = n)."""
+    if not _has_rdd(dataset):  # Spark Connect: MLlib's Summarizer needs the classic JVM session
+        return None
+    vector, valid = vector_and_validity(dataset, features_col, features_cols, n_features)
+    zeros = array_to_vector(F.array_repeat(F.lit(0.0), n_features))  # stands in for invalid rows
+    summary = Summarizer.metrics(*_METRICS).summary(F.when(valid, vector).otherwise(zeros))
+    row = dataset.agg(summary.alias("s"), F.sum((~valid).cast("long")).alias("invalid")).first()
+    if row is None or (row["invalid"] or 0) > 0 or row["s"]["count"] == 0:
+        return None
+    stats = row["s"]
+    mean, variance, low, high = (np.asarray(stats[name].toArray(), dtype=np.float64)
+                                 for name in ("mean", "variance", "min", "max"))  # fmt: skip
+    if not all(np.isfinite(a).all() for a in (mean, variance, low, high)):
+        return None
+    n = int(stats["count"])
+    moments = Moments(n_features)
+    moments.count, moments.weight_sum, moments.weight_sq_sum = n, float(n), float(n)
+    moments.mean, moments.m2, moments.min, moments.max = mean, variance * max(n - 1, 0), low, high
+    moments.nnz = np.rint(stats["numNonZeros"].toArray()).astype(np.int64)
+    return moments
+
+
+# Measured (BENCHMARKS.md, 1M dense rows, local[2]): Spark SQL's sums of pairwise
+# products take 0.6-0.75 s at d = 10, where the Python pass takes 1.27 s and MLlib's PCA
+# 1.09 s; at d = 16 they take 1.8-2.3 s (152 aggregate expressions), slower than both.
+SQL_SCATTER_MAX_FEATURES = 10
+
+
+def value_columns(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
+                  n_features: int) -> tuple[list[Column], Column]:  # fmt: skip
+    """(the ``n_features`` values of a row as plain double columns, a boolean column:
+    the row has them all) for numeric featuresCols, a numeric array column or a vector
+    column of dense rows (a sparse row counts as not valid here: densifying it needs
+    a UDF, which Spark would call once per expression)."""
+    if features_cols:
+        columns = [F.col(name).cast("double") for name in features_cols]
+        return columns, reduce(lambda a, b: a & b, [c.isNotNull() for c in columns])
+    column = F.col(features_col)
+    if isinstance(dataset.schema[features_col].dataType, VectorUDT):
+        raw = F.unwrap_udt(column)
+        values = raw.getField("values")
+        valid = column.isNotNull() & (raw.getField("type") == 1) & (F.size(values) == n_features)
+    else:
+        values = column.cast("array<double>")
+        valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
+    return [values[i] for i in range(n_features)], F.coalesce(valid, F.lit(False))
+
+
+def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
+                   n_features: int) -> ExactCovariance | None:  # fmt: skip
+    """PCA's exact state (unit weights) from Spark SQL sums in one job, for narrow
+    dense features; None where the Python pass must run (see the module docstring).
+
+    With K the first row (shifting the data by a point from its own distribution keeps
+    the sums small, so the textbook formula loses almost nothing to cancellation):
+    s = sum (x - K), S = sum (x - K)(x - K)^T, mean = K + s / n and the centred scatter
+    M2 = S - s s^T / n."""
+    d = n_features
+    if d > SQL_SCATTER_MAX_FEATURES or not _has_rdd(dataset):
+        return None
+    values, valid = value_columns(dataset, features_col, features_cols, d)
+    first = dataset.select(F.array(*values).alias("x"), valid.alias("valid")).first()
+    if first is None or not first["valid"]:
+        return None
+    shift = np.asarray(first["x"], dtype=np.float64)
+    if not np.isfinite(shift).all():
+        return None
+    x = [v - F.lit(float(k)) for v, k in zip(values, shift)]
+    sums = [F.sum(x[i]).alias(f"s{i}") for i in range(d)]
+    products = [F.sum(x[i] * x[j]).alias(f"p{i}_{j}") for i in range(d) for j in range(i, d)]
+    row = dataset.agg(F.count(F.lit(1)).alias("n"), F.sum((~valid).cast("long")).alias("invalid"),
+                      *sums, *products).first()  # fmt: skip
+    if row is None or (row["invalid"] or 0) > 0 or not row["n"]:
+        return None
+    n = int(row["n"])
+    s = np.array([row[f"s{i}"] for i in range(d)], dtype=np.float64)
+    upper = np.zeros((d, d))
+    upper[np.triu_indices(d)] = [row[f"p{i}_{j}"] for i in range(d) for j in range(i, d)]
+    products_matrix = upper + np.triu(upper, 1).T
+    if not (np.isfinite(s).all() and np.isfinite(products_matrix).all()):
+        return None
+    state = ExactCovariance(d)
+    state.count, state.weight_sum = n, float(n)
+    state.mean = shift + s / n
+    state.scatter = products_matrix - np.outer(s, s) / n
+    return state
