@@ -99,7 +99,8 @@ def value_columns(dataset: DataFrame, features_col: str, features_cols: Sequence
     else:
         values = column.cast("array<double>")
         valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
-    return [values[i] for i in range(n_features)], F.coalesce(valid, F.lit(False))
+    # get() is null past the end (ANSI mode raises for values[i]); such rows are invalid anyway
+    return [F.get(values, F.lit(i)) for i in range(n_features)], F.coalesce(valid, F.lit(False))
 
 
 def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,

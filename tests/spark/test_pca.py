@@ -45,7 +45,7 @@ def test_regular_equals_mllib_pca(df):
 
 @pytest.mark.parametrize("layout", ["dense", "sparse", "array", "columns"])
 def test_sql_state_of_narrow_data_equals_the_python_pass_and_numpy(spark, layout):
-    """The exact state from Spark SQL sums (sagespark.spark.jvm_states) for d <= 16 is
+    """The exact state from Spark SQL sums (sagespark.spark.jvm_states) for d <= 10 is
     the Python pass's, and numpy's mean and scatter, also far from the origin (shifted
     by 1e6: the first row as the shift keeps the sums free of cancellation)."""
     from sagespark.spark.jvm_states import sql_covariance
@@ -60,6 +60,9 @@ def test_sql_state_of_narrow_data_equals_the_python_pass_and_numpy(spark, layout
     kwargs = {"featuresCols": names} if layout == "columns" else {"inputCol": layout}
     estimator = PCA(k=2, outputCol="p", **kwargs)
     sql = sql_covariance(frame, estimator.getInputCol(), estimator.getFeaturesCols(), 6)
+    if layout == "sparse":  # densifying sparse rows in SQL needs a UDF per expression: the Python pass
+        assert sql is None
+        return
     python = OnePassEstimator._fit_pass(estimator, frame).state
     centred = data - data.mean(axis=0)
     np.testing.assert_allclose(sql.mean, data.mean(axis=0), rtol=1e-14)
