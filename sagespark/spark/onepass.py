@@ -140,6 +140,7 @@ class OnePassEstimator(Estimator):
             state = self._jvm_state(dataset, spec)
         if state is not None:
             rows, skipped = state.count, 0
+            clock.add({MERGE_PHASE: 0.0})  # the JVM job merged its partitions itself
         else:
             result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
                                   description=pass_description(self, 1, 1))  # fmt: skip

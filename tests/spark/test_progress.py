@@ -14,6 +14,7 @@ from sagespark.clustering import KMeans
 from sagespark.feature import PCA, StandardScaler
 from sagespark.regression import LinearLearnerRegressor
 from sagespark.spark import fold, onepass
+from tests.spark.conftest import JVM_STATES
 
 DESCRIPTION = "spark.job.description"
 
@@ -23,6 +24,16 @@ def collects(spark, monkeypatch):
     """(job description in force, wall seconds, whether a fold's pass) of every
     collection: a fold's result or the SGD learners' scaler sample."""
     seen = []
+
+    def jvm_recorder(compute):
+        def recording(*args, **kwargs):
+            description = spark.sparkContext.getLocalProperty(DESCRIPTION)
+            start = time.perf_counter()
+            state = compute(*args, **kwargs)
+            seen.append((description, time.perf_counter() - start, state is not None))
+            return state
+
+        return recording
 
     def recorder(collect, is_pass):
         def recording(df):
@@ -37,6 +48,8 @@ def collects(spark, monkeypatch):
 
     monkeypatch.setattr(fold, "_collect_arrow", recorder(fold._collect_arrow, True))
     monkeypatch.setattr(onepass, "_collect_arrow", recorder(onepass._collect_arrow, False))
+    for module, name in JVM_STATES:  # a pass served by Spark's own aggregates (jvm_states)
+        monkeypatch.setattr(module, name, jvm_recorder(getattr(module, name)))
     return seen
 
 
