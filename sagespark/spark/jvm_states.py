@@ -6,9 +6,9 @@ The aggregate runs in one job together with a count of the rows the Python path 
 reject (null, or of the wrong dimension). Those aggregates cannot report where bad
 rows are, so any doubt (Spark Connect, an invalid row, a non-finite statistic, no
 rows) returns None and the caller runs its Python pass, which raises the documented
-error or skips and counts the rows (handleInvalid) exactly as before. The state is the same mergeable
-state the Python pass builds, so incremental fits and merges do not see the
-difference.
+error or skips and counts the rows (handleInvalid) exactly as before. The state is the
+same mergeable state the Python pass builds, so incremental fits and merges do not see
+the difference.
 """
 
 from __future__ import annotations
@@ -29,22 +29,34 @@ from sagespark.streaming import ExactCovariance, Moments
 _METRICS = ("count", "mean", "variance", "min", "max", "numNonZeros")
 
 
+def _columns_and_validity(features_cols: Sequence[str]) -> tuple[list[Column], Column]:
+    """Numeric featuresCols as doubles, valid where none is null."""
+    columns = [F.col(name).cast("double") for name in features_cols]
+    return columns, reduce(lambda a, b: a & b, [c.isNotNull() for c in columns])
+
+
+def _array_and_validity(column: Column, n_features: int) -> tuple[Column, Column]:
+    """A numeric array column as array<double>, valid where it has ``n_features``
+    non-null values."""
+    values = column.cast("array<double>")
+    valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
+    return values, F.coalesce(valid, F.lit(False))
+
+
 def vector_and_validity(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
                         n_features: int) -> tuple[Column, Column]:  # fmt: skip
     """(an ML vector column, a boolean column: the row has ``n_features`` non-null
     values) for a vector column, a numeric array column or numeric featuresCols."""
     if features_cols:
-        columns = [F.col(name).cast("double") for name in features_cols]
-        valid = reduce(lambda a, b: a & b, [c.isNotNull() for c in columns])
+        columns, valid = _columns_and_validity(features_cols)
         return array_to_vector(F.array(*columns)), valid
     column = F.col(features_col)
     if isinstance(dataset.schema[features_col].dataType, VectorUDT):
         raw = F.unwrap_udt(column)
         size = F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
         return column, F.coalesce(column.isNotNull() & (size == n_features), F.lit(False))
-    values = column.cast("array<double>")
-    valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
-    return array_to_vector(values), F.coalesce(valid, F.lit(False))
+    values, valid = _array_and_validity(column, n_features)
+    return array_to_vector(values), valid
 
 
 def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
@@ -89,18 +101,17 @@ def value_columns(dataset: DataFrame, features_col: str, features_cols: Sequence
     column of dense rows (a sparse row counts as not valid here: densifying it needs
     a UDF, which Spark would call once per expression)."""
     if features_cols:
-        columns = [F.col(name).cast("double") for name in features_cols]
-        return columns, reduce(lambda a, b: a & b, [c.isNotNull() for c in columns])
+        return _columns_and_validity(features_cols)
     column = F.col(features_col)
     if isinstance(dataset.schema[features_col].dataType, VectorUDT):
         raw = F.unwrap_udt(column)
         values = raw.getField("values")
-        valid = column.isNotNull() & (raw.getField("type") == 1) & (F.size(values) == n_features)
+        valid = F.coalesce(column.isNotNull() & (raw.getField("type") == 1) & (F.size(values) == n_features),
+                           F.lit(False))  # fmt: skip
     else:
-        values = column.cast("array<double>")
-        valid = column.isNotNull() & (F.size(values) == n_features) & ~F.exists(values, lambda v: v.isNull())
+        values, valid = _array_and_validity(column, n_features)
     # get() is null past the end (ANSI mode raises for values[i]); such rows are invalid anyway
-    return [F.get(values, F.lit(i)) for i in range(n_features)], F.coalesce(valid, F.lit(False))
+    return [F.get(values, F.lit(i)) for i in range(n_features)], valid
 
 
 def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,

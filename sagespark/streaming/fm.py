@@ -216,7 +216,7 @@ class FMState(State):
                 f"cannot merge factorization machine states of different configurations ({shapes[0]} and {shapes[1]})"
             )
         merged = FMState.from_arrays(self.to_arrays())
-        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("params", "m1", "m2"))
+        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), _ROW_PARAMETERS)
         for name in ("loss_sum", "loss_weight", "val_loss_sum", "val_weight"):
             setattr(merged, name, getattr(self, name) + getattr(other, name))
         merged.step, merged.epochs = max(self.step, other.step), max(self.epochs, other.epochs)
@@ -226,10 +226,10 @@ class FMState(State):
 
     def partition_result(self) -> "FMState":
         """Only the touched rows of the parameters and moments (sagespark.streaming.sgd)."""
-        return touched_part(self, _ROW_PARAMETERS, ("inv_scale",))
+        return touched_part(self, _ROW_PARAMETERS, _CONSTANTS)
 
     def completed_from(self, start: "FMState") -> "FMState":
-        return whole_from(self, start, _ROW_PARAMETERS, ("inv_scale",))
+        return whole_from(self, start, _ROW_PARAMETERS, _CONSTANTS)
 
     def finalize(self) -> FMSolution:
         """The model on raw features and labels. Training sees z_j = x_j s_j (s =
@@ -273,6 +273,7 @@ _SCALARS = ("step", "epochs", "stream", "trained_weight", "loss_sum", "loss_weig
 _ADDED = ("curve", "curve_sq", "curve_weight", "inv_scale")  # arrays a state saved before may lack
 _ARRAYS = ("bias", "params", "m1", "m2", "bias_m1", "bias_m2", "touches", *_ADDED)
 _ROW_PARAMETERS = ("params", "m1", "m2")  # per feature: merged by touches, shipped as touched rows only
+_CONSTANTS = ("inv_scale",)  # per feature, fixed for the fit: left out of partition results
 
 
 def _check_shapes(state: FMState) -> None:

@@ -293,7 +293,7 @@ class LinearLearnerState(State):
         if shapes[0] != shapes[1] or other.config != self.config:
             raise ValueError(f"cannot merge linear learner states of different configurations ({shapes[0]} and {shapes[1]})")
         merged = LinearLearnerState.from_arrays(self.to_arrays())
-        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), ("wt", "m1", "m2"))
+        average_parameters(merged, self, other, ("bias", "bias_m1", "bias_m2"), _ROW_PARAMETERS)
         merged.step = max(self.step, other.step)
         merged.epochs = max(self.epochs, other.epochs)
         for name in ("train_loss", "train_weight", "sel_loss", "sel_weight", "sel_sq", "sel_abs", "sel_correct",

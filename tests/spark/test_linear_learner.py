@@ -149,14 +149,28 @@ def test_a_broadcast_start_state_gives_the_fit_that_bytes_in_each_task_give(spar
     """Wide states travel to the tasks as a broadcast (sagespark.spark.fold.shipped);
     the fit is the one the start's bytes pickled into every task give. (That partition
     results of touched rows merge like whole states: tests/streaming/test_touched_rows.py.)"""
-    from sagespark.spark import fold
+    from contextlib import contextmanager
 
+    from sagespark.spark import fold, onepass
+
+    shipped_kinds = []
+
+    @contextmanager
+    def recording(dataset, data):
+        with fold.shipped(dataset, data) as value:
+            shipped_kinds.append(isinstance(value, bytes))
+            yield value
+
+    monkeypatch.setattr(onepass, "shipped", recording)
     df = sparse_frame(spark, n=1500, d=50_000)[0]
     estimator = LinearLearnerClassifier(numModels=2, miniBatchSize=100, epochs=2, earlyStoppingPatience=5, seed=3)
     monkeypatch.setattr(fold, "BROADCAST_BYTES", 0)
     broadcast = estimator.fit(df)
+    assert shipped_kinds and not any(shipped_kinds)  # every pass's start went as a broadcast
+    shipped_kinds.clear()
     monkeypatch.setattr(fold, "BROADCAST_BYTES", 1 << 40)
     in_tasks = estimator.fit(df)
+    assert shipped_kinds and all(shipped_kinds)
     assert broadcast.summary.numEpochs == in_tasks.summary.numEpochs >= 1
     np.testing.assert_array_equal(broadcast.coefficients.toArray(), in_tasks.coefficients.toArray())
     assert broadcast.intercept == in_tasks.intercept

@@ -49,7 +49,6 @@ def test_sql_state_of_narrow_data_equals_the_python_pass_and_numpy(spark, layout
     the Python pass's, and numpy's mean and scatter, also far from the origin (shifted
     by 1e6: the first row as the shift keeps the sums free of cancellation)."""
     from sagespark.spark.jvm_states import sql_covariance
-    from sagespark.spark.onepass import OnePassEstimator
 
     data = low_rank_plus_noise(n=2000, d=6, rank=3, noise=0.5, offset=1e6, seed=3)
     data[::7, 2] = 0.0  # zeros for the sparse layout
@@ -63,11 +62,13 @@ def test_sql_state_of_narrow_data_equals_the_python_pass_and_numpy(spark, layout
     if layout == "sparse":  # densifying sparse rows in SQL needs a UDF per expression: the Python pass
         assert sql is None
         return
-    python = OnePassEstimator._fit_pass(estimator, frame).state
+    estimator._jvm_state = lambda *args: None  # the reference: the Python pass
+    python = estimator._fit_pass(frame).state
     centred = data - data.mean(axis=0)
     np.testing.assert_allclose(sql.mean, data.mean(axis=0), rtol=1e-14)
     np.testing.assert_allclose(sql.scatter, centred.T @ centred, rtol=1e-9, atol=1e-6)
-    np.testing.assert_allclose(sql.scatter, python.scatter, rtol=1e-9, atol=1e-6)
+    # the Python pass's Chan merges of batch scatters carry ~2e-9 relative error at this offset
+    np.testing.assert_allclose(sql.scatter, python.scatter, rtol=1e-8, atol=1e-6)
     assert (sql.count, sql.weight_sum) == (python.count, python.weight_sum) == (2000, 2000.0)
 
 
