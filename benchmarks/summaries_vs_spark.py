@@ -111,8 +111,13 @@ def time_standard_scaler(df) -> None:
     ours = StandardScaler(inputCol="features", withMean=True)
     theirs = MLlibStandardScaler(inputCol="features", withMean=True)
     ours.fit(df), theirs.fit(df)
-    ours_s, ours_model = best_of_two(lambda: ours.fit(df))
-    theirs_s, theirs_model = best_of_two(lambda: theirs.fit(df))
+    # sub-second fits on 2 cores vary by +-0.1 s: alternate five rounds, keep each best
+    ours_times, theirs_times = [], []
+    for _ in range(5):
+        ours_s, ours_model = best_of_two(lambda: ours.fit(df))
+        theirs_s, theirs_model = best_of_two(lambda: theirs.fit(df))
+        ours_times.append(ours_s), theirs_times.append(theirs_s)
+    ours_s, theirs_s = min(ours_times), min(theirs_times)
     std_gap = float(np.max(np.abs(ours_model.std.toArray() / theirs_model.std.toArray() - 1)))
     print(json.dumps({"event": "standard_scaler_fit", "cols": ours_model.numFeatures, "mllib_s": round(theirs_s, 3), "sagespark_s": round(ours_s, 3),
                       "speedup": round(theirs_s / ours_s, 2), "max_relative_std_gap": std_gap}), flush=True)  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Sequence
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, NumericType
+from pyspark.sql.types import ArrayType, NumericType, StructField
 
 from sagespark.udfs.arrow import HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
 
@@ -65,15 +65,32 @@ def feature_columns(
     return columns, is_vector, display
 
 
-def infer_num_features(dataset: DataFrame, columns: list[Column], is_vector: bool) -> int:
-    """The dimension of the first non-null row (one small job), for datasets whose
-    dimension is not known from featuresCols or a fitted model."""
-    selected = dataset.select(*columns)
-    size = F.when(F.col(TYPE) == 0, F.col(SIZE)).otherwise(F.size(VALUES)) if is_vector else F.size(VALUES)
-    row = selected.where(F.col(VALUES).isNotNull()).select(size.alias("d")).first()
+def infer_num_features(dataset: DataFrame, features_col: str, is_vector: bool) -> int:
+    """The dimension of a vector column from its ML attributes where it has them (what
+    VectorAssembler and MLlib's feature stages write; MLlib's MetadataUtils.getNumFeatures
+    reads them the same way), else of the first non-null row (one small job)."""
+    if is_vector and (size := attribute_size(dataset.schema[features_col])) is not None:
+        return size
+    column = F.col(features_col)
+    if is_vector:
+        raw = F.unwrap_udt(column)
+        size = F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
+    else:
+        size = F.size(column)
+    row = dataset.where(column.isNotNull()).select(size.alias("d")).first()
     if row is None:
         raise ValueError("the dataset has no rows with features")
     return int(row["d"])
+
+
+def attribute_size(field: StructField) -> int | None:
+    """The size an ML attribute group (the column's "ml_attr" metadata) gives, if any:
+    its "num_attrs", else the number of attributes it lists."""
+    group = field.metadata.get("ml_attr") or {}
+    size = group.get("num_attrs")
+    if size is None and group.get("attrs"):
+        size = sum(len(attrs) for attrs in group["attrs"].values())
+    return int(size) if size else None
 
 
 def feature_spec(
@@ -94,7 +111,7 @@ def feature_spec(
     the name to report for it."""
     columns, is_vector, display = feature_columns(dataset, features_col, features_cols, weight_col)
     if n_features is None:
-        n_features = len(features_cols) if features_cols else infer_num_features(dataset, columns, is_vector)
+        n_features = len(features_cols) if features_cols else infer_num_features(dataset, features_col, is_vector)
     if label_col:
         require_numeric(dataset, label_col, "label column")
         columns.append(F.col(label_col).cast("double").alias(LABEL))

@@ -3,9 +3,10 @@ faster than shipping the rows to Python workers (BENCHMARKS.md: the Arrow transf
 a narrow vector column costs more than MLlib's whole Summarizer pass).
 
 The aggregate runs in one job together with a count of the rows the Python path would
-reject (null, or of the wrong dimension). Those aggregates cannot report where bad
-rows are, so any doubt (Spark Connect, an invalid row, a non-finite statistic, no
-rows) returns None and the caller runs its Python pass, which raises the documented
+reject (null, or of the wrong dimension; MLlib's Summarizer checks the size of a
+vector row itself and fails its job). Those aggregates cannot report where bad rows
+are, so any doubt (Spark Connect, an invalid row, a failed job, a non-finite
+statistic, no rows) returns None and the caller runs its Python pass, which raises the documented
 error or skips and counts the rows (handleInvalid) exactly as before. The state is the
 same mergeable state the Python pass builds, so incremental fits and merges do not see
 the difference.
@@ -17,6 +18,8 @@ from functools import reduce
 from typing import Sequence
 
 import numpy as np
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import VectorUDT
 from pyspark.ml.stat import Summarizer
@@ -59,6 +62,22 @@ def vector_and_validity(dataset: DataFrame, features_col: str, features_cols: Se
     return array_to_vector(values), valid
 
 
+def _summarizer_input(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
+                      n_features: int) -> tuple[Column, Column]:  # fmt: skip
+    """(the Summarizer's vector column, an aggregate: how many rows are invalid).
+
+    A vector column goes in as it is (wrapping it in a CASE per row costs a quarter of
+    the Summarizer's time, BENCHMARKS.md): the Summarizer fails the job on a row of
+    another size itself, and a null row, which it cannot take, stands in as zeros and
+    is counted. Other layouts are assembled, and invalid rows stand in as zeros."""
+    zeros = array_to_vector(F.array_repeat(F.lit(0.0), n_features))
+    column = F.col(features_col)
+    if not features_cols and isinstance(dataset.schema[features_col].dataType, VectorUDT):
+        return F.coalesce(column, zeros), F.count(F.lit(1)) - F.count(column)
+    vector, valid = vector_and_validity(dataset, features_col, features_cols, n_features)
+    return F.when(valid, vector).otherwise(zeros), F.sum((~valid).cast("long"))
+
+
 def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Sequence[str] | None,
                        n_features: int) -> Moments | None:  # fmt: skip
     """The Moments of every row (unit weights) from MLlib's Summarizer in one job, or
@@ -69,16 +88,18 @@ def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Seq
     non-zero counts: all of Moments for unit weights (W = sum w^2 = n)."""
     if not _has_rdd(dataset):  # Spark Connect: MLlib's Summarizer needs the classic JVM session
         return None
-    vector, valid = vector_and_validity(dataset, features_col, features_cols, n_features)
-    zeros = array_to_vector(F.array_repeat(F.lit(0.0), n_features))  # stands in for invalid rows
-    summary = Summarizer.metrics(*_METRICS).summary(F.when(valid, vector).otherwise(zeros))
-    row = dataset.agg(summary.alias("s"), F.sum((~valid).cast("long")).alias("invalid")).first()
+    summarized, invalid = _summarizer_input(dataset, features_col, features_cols, n_features)
+    summary = Summarizer.metrics(*_METRICS).summary(summarized)
+    try:
+        row = dataset.agg(summary.alias("s"), invalid.alias("invalid")).first()
+    except (Py4JJavaError, PySparkException):  # the Summarizer's own size check failed on a row
+        return None
     if row is None or (row["invalid"] or 0) > 0 or row["s"]["count"] == 0:
         return None
     stats = row["s"]
     mean, variance, low, high = (np.asarray(stats[name].toArray(), dtype=np.float64)
                                  for name in ("mean", "variance", "min", "max"))  # fmt: skip
-    if not all(np.isfinite(a).all() for a in (mean, variance, low, high)):
+    if mean.size != n_features or not all(np.isfinite(a).all() for a in (mean, variance, low, high)):
         return None
     n = int(stats["count"])
     moments = Moments(n_features)

@@ -9,6 +9,7 @@ import pytest
 from pyspark.ml import feature as mllib
 from pyspark.ml.linalg import SparseVector, Vectors
 from pyspark.ml.tuning import ParamGridBuilder
+from pyspark.sql import functions as F
 
 from sagespark.feature.summary_stages import QuantileDiscretizer, RobustScaler, StandardScaler
 
@@ -73,18 +74,30 @@ def test_jvm_summarizer_moments_equal_the_python_pass_and_numpy(df, x, layout):
     assert (jvm.count, jvm.weight_sum, jvm.weight_sq_sum) == (python.count, python.weight_sum, python.weight_sq_sum)
 
 
-def test_invalid_rows_leave_the_jvm_path_to_the_python_pass(spark, df):
-    """A NaN, a null or a short row: the Summarizer's answer is not used, the Python
-    pass names the problem or skips and counts the rows (docs/bad_input.md)."""
+_BAD_ROWS = {
+    "nan": [Vectors.dense([float("nan"), 1.0, 2.0, 3.0])],
+    "null": [None],
+    "short": [Vectors.dense([1.0, 2.0])],
+    "sparse of another size": [Vectors.sparse(5, [4], [1.0])],
+    "all": [Vectors.dense([float("nan"), 1.0, 2.0, 3.0]), None, Vectors.dense([1.0, 2.0])],
+}
+
+
+@pytest.mark.parametrize("bad_rows", _BAD_ROWS.values(), ids=_BAD_ROWS.keys())
+def test_invalid_rows_leave_the_jvm_path_to_the_python_pass(spark, df, bad_rows):
+    """A NaN, a null or a row of another size, alone or together: the Summarizer's
+    answer is not used, the Python pass names the problem or skips and counts the rows
+    (docs/bad_input.md)."""
     from sagespark.spark.jvm_states import summarizer_moments
 
-    rows = [(-1, Vectors.dense([float("nan"), 1.0, 2.0, 3.0])), (-2, None), (-3, Vectors.dense([1.0, 2.0]))]
+    rows = [(-1 - i, v) for i, v in enumerate(bad_rows)]
     bad = df.select("id", "dense").union(spark.createDataFrame(rows, df.select("id", "dense").schema))
     assert summarizer_moments(bad, "dense", None, 4) is None
+    assert summarizer_moments(df, "dense", None, 5) is None  # every row has 4, a fitted model 5
     with pytest.raises(ValueError, match="column 'dense'"):
         StandardScaler(inputCol="dense").fit(bad)
     model = StandardScaler(inputCol="dense", handleInvalid="skip").fit(bad)
-    assert (model.summary.numRows, model.summary.numRowsSkipped) == (1500, 3)
+    assert (model.summary.numRows, model.summary.numRowsSkipped) == (1500, len(bad_rows))
     clean = StandardScaler(inputCol="dense").fit(df)
     np.testing.assert_allclose(model.std.toArray(), clean.std.toArray(), rtol=1e-12)
 
@@ -182,3 +195,21 @@ def test_quantile_discretizer_finalize_changes_buckets(df, x):
     assert finer.getSplits() == np.unique(splits).tolist()
     with pytest.raises(ValueError, match="numBuckets must be >= 2"):
         model.finalize(numBuckets=1).getSplits()
+
+
+def test_the_dimension_comes_from_ml_attributes_else_the_first_row(spark):
+    """A vector column's "ml_attr" metadata (VectorAssembler's) gives the dimension
+    without a job, as MLlib's MetadataUtils.getNumFeatures reads it; without metadata
+    the first non-null row gives it."""
+    from pyspark.ml.feature import VectorAssembler
+
+    from sagespark.spark.features import infer_num_features
+
+    frame = spark.createDataFrame([(None, 1.0, 2.0), (3.0, 4.0, 5.0)], "a double, b double, c double")
+    assembled = VectorAssembler(inputCols=["a", "b", "c"], outputCol="v", handleInvalid="keep").transform(frame)
+    assert assembled.schema["v"].metadata["ml_attr"]["num_attrs"] == 3
+    # metadata that disagrees with the rows shows which source was read
+    told = assembled.select(F.col("v").alias("v", metadata={"ml_attr": {"num_attrs": 7}}))
+    listed = assembled.select(F.col("v").alias("v", metadata={"ml_attr": {"attrs": {"numeric": [{"idx": 0}]}}}))
+    bare = assembled.select(F.col("v").alias("v", metadata={}))
+    assert [infer_num_features(d, "v", True) for d in (assembled, told, listed, bare)] == [3, 7, 1, 3]
