@@ -54,7 +54,7 @@ def main() -> None:
 
     from pyspark.ml.clustering import KMeans as MLlibKMeans
 
-    from sagespark.cli import _cost_of_centers, generate_blobs
+    from sagespark.cli import generate_blobs
     from sagespark.clustering import KMeans
     from sagespark.spark.features import feature_spec
     from sagespark.spark.session import local_session
@@ -97,7 +97,7 @@ def main() -> None:
             floor = min(floor, floor_pass())
         ours = best["sagespark"][1]
         cost_ours = ours.computeCost(df).ssd
-        cost_mllib = _cost_of_centers(ours, np.array(best["mllib"][1].clusterCenters()), df)
+        cost_mllib = ours.computeCost(df, np.array(best["mllib"][1].clusterCenters())).ssd
         print(json.dumps({
             "event": "fit", "k": k, "rows": args.rows, "dim": args.dim, "partitions": args.partitions,
             "mllib_fit_s": round(best["mllib"][0], 3), "sagespark_fit_s": round(best["sagespark"][0], 3),

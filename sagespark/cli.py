@@ -88,21 +88,13 @@ def _demo(spark, args) -> dict:
     mllib = MLlibKMeans(k=args.k, seed=args.seed, maxIter=20).fit(df)
     theirs = time.perf_counter() - start
     cost_ours = loaded.computeCost(df).ssd
-    cost_mllib = _cost_of_centers(loaded, np.array(mllib.clusterCenters()), df)
+    cost_mllib = loaded.computeCost(df, np.array(mllib.clusterCenters())).ssd
     return {
         "rows": rows, "k": args.k, "distinct_predictions": predicted,
         "sagespark_fit_s": round(ours, 3), "mllib_fit_s": round(theirs, 3),
         "speedup": round(theirs / ours, 2), "sagespark_cost": cost_ours, "mllib_cost": cost_mllib,
         "cost_ratio": round(cost_ours / cost_mllib, 4), "model_dir": str(workdir / "model"),
     }  # fmt: skip
-
-
-def _cost_of_centers(model, centers: np.ndarray, df) -> float:
-    from sagespark.clustering import KMeansModel
-    from sagespark.streaming.kmeans import KMeansSolution
-
-    other = KMeansModel._from_state(model._state, KMeansSolution(centers, np.zeros(len(centers)), 0.0), model._fit)
-    return model._copyValues(other).computeCost(df).ssd
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,27 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 from pyspark import keyword_only
-from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasAggregationDepth, HasDistanceMeasure, HasPredictionCol, HasSeed
-from pyspark.ml.util import DefaultParamsReadable, MLReadable, MLWritable
-from pyspark.sql import DataFrame
+from pyspark.ml.util import DefaultParamsReadable
+from pyspark.sql import Column, DataFrame
 
 from sagespark.kernels.kmeans import nearest_centers
 from sagespark.spark.features import feature_spec
-from sagespark.spark.fold import fold_dataset, sum_dataset
+from sagespark.spark.fold import sum_dataset
+from sagespark.spark.onepass import FitSummary, OnePassEstimator, StateModel
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
-from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter, ParamsWritable
-from sagespark.spark.onepass import FitSummary, PassResult, continued_state
-from sagespark.spark.progress import FINALIZE_PHASE, PhaseClock, pass_description
+from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
-from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
+from sagespark.udfs.arrow import FeatureSpec
 
 __all__ = ["KMeans", "KMeansModel", "KMeansSummary", "KMeansCost"]
 
@@ -173,20 +171,14 @@ def _new_state(partition: int, **params: Any) -> KMeansState:
     return KMeansState(stream_id=partition, **params)
 
 
-def _restart_state(partition: int, template: bytes) -> KMeansState:
-    """A later epoch: the previous pass's centers at weight 0, so each row counts once."""
-    state = KMeansState.from_bytes(template)
-    state.weights = np.zeros_like(state.weights)
-    state.stream_id, state.batches_seen, state.weight_seen = partition, 0, 0.0
-    return state
-
-
-class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
+class KMeans(OnePassEstimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
     """One-pass, mergeable k-means (SageMaker's algorithm) as a Spark ML Estimator.
 
     >>> model = KMeans(k=3, seed=1).fit(df)          # doctest: +SKIP
     >>> model.clusterCenters()                         # doctest: +SKIP
     """
+
+    FINALIZE_PARAMS = FINALIZE_PARAMS
 
     @keyword_only
     def __init__(
@@ -199,7 +191,6 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
         distanceCol: str | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
-        self._initial_model: KMeansModel | None = None
         self.setParams(**self._input_kwargs)
 
     @keyword_only
@@ -227,95 +218,47 @@ class KMeans(Estimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
     def setHandleInvalid(self, value: str) -> "KMeans":
         return self._set(handleInvalid=value)
 
-    def setInitialModel(self, model: "KMeansModel | None") -> "KMeans":
-        """Continue training: the next fit merges the new data's state into this model's
-        state (incremental training). Not a Param, so not saved with the estimator."""
-        self._initial_model = model
-        return self
+    # the skeleton's hooks (sagespark.spark.onepass) ------------------------------
+    def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
+        self._check_distance_measure()
+        if self.getInitMethod() not in INIT_METHODS:
+            raise ValueError(f"initMethod must be one of {INIT_METHODS}, got {self.getInitMethod()!r}")
+        if self.getEpochs() < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.getEpochs()}")
+        features_col, features_cols, weight_col, handle_invalid = self._input_settings()
+        return feature_spec(dataset, features_col, features_cols, weight_col, handle_invalid, n_features=n_features)
 
-    def getInitialModel(self) -> "KMeansModel | None":
-        return self._initial_model
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], KMeansState]:
+        return partial(
+            _new_state, k=self.getK(), extra_center_factor=self.getExtraCenterFactor(),
+            mini_batch_size=self.getMiniBatchSize(), init_method=self.getInitMethod(),
+            half_life_time_size=self.getHalfLifeTimeSize(), seed=self.getSeed(),
+        )  # fmt: skip
+
+    def _num_passes(self) -> int:
+        return self.getEpochs()
+
+    def _shared_pass_estimator(self, estimators: list["KMeans"]) -> "KMeans":
+        """A grid over k shares one pass whose state is sized for its largest k."""
+        return max(estimators, key=lambda estimator: estimator.getK())
 
     def _model_class(self) -> type["KMeansModel"]:
         return KMeansModel
 
-    # ----------------------------------------------------------------- fitting
-    def _fit(self, dataset: DataFrame) -> "KMeansModel":
-        return self._model(self._fit_state(dataset, self.getK()))
 
-    def _fit_state(self, dataset: DataFrame, capacity_k: int) -> PassResult:
-        """One pass (``epochs`` passes) over the data; the state is sized for capacity_k."""
-        self._check_distance_measure()
-        features_col, features_cols, weight_col, handle_invalid = self._input_settings()
-        initial = self._initial_model
-        columns, spec = feature_spec(
-            dataset, features_col, features_cols, weight_col, handle_invalid,
-            n_features=initial.numFeatures if initial is not None else None,
-        )  # fmt: skip
-        if self.getInitMethod() not in INIT_METHODS:
-            raise ValueError(f"initMethod must be one of {INIT_METHODS}, got {self.getInitMethod()!r}")
-        new_state = partial(
-            _new_state, k=capacity_k, extra_center_factor=self.getExtraCenterFactor(),
-            mini_batch_size=self.getMiniBatchSize(), init_method=self.getInitMethod(),
-            half_life_time_size=self.getHalfLifeTimeSize(), seed=self.getSeed(),
-        )  # fmt: skip
-        new_state(0)  # validate the params on the driver before launching a job
-        if self.getEpochs() < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.getEpochs()}")
-        clock = PhaseClock()
-        for epoch in range(self.getEpochs()):
-            description = pass_description(self, epoch + 1, self.getEpochs())
-            result = fold_dataset(dataset, columns, spec, new_state, self.getAggregationDepth(), description=description)
-            clock.add(result.seconds)
-            new_state = partial(_restart_state, template=result.state.to_bytes())
-        state = continued_state(result.state, initial, clock)
-        summary = FitSummary(result.rows, result.skipped, self.getEpochs(), clock.seconds)
-        return PassResult(state, summary.continuing(initial._fit if initial is not None else None))
-
-    def _model(self, result: PassResult) -> "KMeansModel":
-        clock = PhaseClock()
-        with clock.phase(FINALIZE_PHASE):
-            solution = self._finalize_state(result.state)
-        fit = result.summary.with_phase(FINALIZE_PHASE, clock.seconds[FINALIZE_PHASE])
-        model = KMeansModel._from_state(result.state, solution, fit)
-        model._resetUid(self.uid)
-        return self._copyValues(model)
-
-    def fitMultiple(self, dataset: DataFrame, paramMaps: Sequence[dict]) -> SharedPassIterator:
-        """One pass for every group of paramMaps that differ only in finalize-time params
-        (k, localLloyd*, output columns); the shared state is sized for the group's
-        largest k. Thread-safe, as CrossValidator requires."""
-        estimators = [self.copy(pm) for pm in paramMaps]
-
-        def pass_key(index_map: dict) -> tuple:
-            return tuple(sorted((p.name, repr(v)) for p, v in index_map.items() if p.name not in FINALIZE_PARAMS))
-
-        def run_pass(indices: list[int]) -> PassResult:
-            capacity_k = max(estimators[i].getK() for i in indices)
-            return estimators[indices[0]]._fit_state(dataset, capacity_k)
-
-        return SharedPassIterator(paramMaps, pass_key, run_pass, lambda i, r: estimators[i]._model(r))
-
-    def copy(self, extra: dict | None = None) -> "KMeans":
-        copied = super().copy(extra)
-        copied._initial_model = self._initial_model
-        return copied
-
-
-class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
+class KMeansModel(StateModel, _KMeansParams):
     """Fitted k-means: k centers plus the state they were finalized from."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._state: KMeansState | None = None
-        self._solution: KMeansSolution | None = None
-        self._fit = FitSummary(0, 0)
+    FINALIZE_PARAMS = FINALIZE_PARAMS
 
-    @classmethod
-    def _from_state(cls, state: KMeansState, solution: KMeansSolution, fit: FitSummary) -> "KMeansModel":
-        model = cls()
-        model._state, model._solution, model._fit = state, solution, fit
-        return model
+    def _finalized(self) -> "KMeansModel":
+        self._solution  # finalize now, as fit reports the finalize phase
+        return self
+
+    @property
+    def _solution(self) -> KMeansSolution:
+        key = tuple(self.getOrDefault(name) for name in _SOLUTION_PARAMS)
+        return self._finalize_cached(key, lambda: self._finalize_state(self._state))
 
     # ------------------------------------------------------------- inspection
     def clusterCenters(self) -> list[np.ndarray]:
@@ -327,22 +270,18 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         return self._state.n_features
 
     @property
-    def state(self) -> KMeansState:
-        """A copy of the kept state (for inspection, or merging outside Spark)."""
-        return self._state.copy()
-
-    @property
     def hasSummary(self) -> bool:
-        return self._solution is not None
+        return True
 
     @property
     def summary(self) -> KMeansSummary:
+        solution = self._solution
         return KMeansSummary(
-            **vars(self._fit),
-            k=len(self._solution.centers),
+            **vars(self._summary),
+            k=len(solution.centers),
             totalWeight=float(self._state.weights.sum()),
-            clusterWeights=[float(w) for w in self._solution.weights],
-            trainingCost=float(self._solution.cost),
+            clusterWeights=[float(w) for w in solution.weights],
+            trainingCost=float(solution.cost),
             numStateCenters=int((self._state.weights > 0).sum()),
         )
 
@@ -350,13 +289,7 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         """A new model from the kept state with other finalize-time params (k,
         localLloydMaxIter, localLloydTol, localLloydInitMethod, localLloydNumTrials);
         no data is read. k may go up to the state's capacity."""
-        unknown = set(params) - (FINALIZE_PARAMS - {"predictionCol", "distanceCol"})
-        if unknown:
-            raise ValueError(f"not finalize-time params: {sorted(unknown)}")
-        copied = self.copy()
-        copied._set(**params, **({"k": k} if k is not None else {}))
-        copied._solution = copied._finalize_state(self._state)
-        return copied
+        return super().finalize(**params, **({"k": k} if k is not None else {}))
 
     # ----------------------------------------------------------------- scoring
     def _transform(self, dataset: DataFrame) -> DataFrame:
@@ -366,10 +299,12 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         scorer = partial(_kmeans_scores, centers=self._solution.centers)
         return add_scores(dataset, self._scoring_spec(dataset, with_weight=False), scorer, outputs)
 
-    def computeCost(self, dataset: DataFrame) -> KMeansCost:
-        """ssd and msd of the dataset against the centers (one pass; weightCol applies)."""
+    def computeCost(self, dataset: DataFrame, centers: np.ndarray | None = None) -> KMeansCost:
+        """ssd and msd of the dataset against the model's centers, or against other
+        ``centers`` of the same dimension (one pass; weightCol applies)."""
+        centers = self._solution.centers if centers is None else np.asarray(centers, dtype=np.float64)
         columns, spec = self._scoring_spec(dataset, with_weight=True)
-        sums = sum_dataset(dataset, columns, spec, partial(_kmeans_cost_sums, centers=self._solution.centers))
+        sums = sum_dataset(dataset, columns, spec, partial(_kmeans_cost_sums, centers=centers))
         ssd, weight = (0.0, 0.0) if sums is None else (float(sums[0]), float(sums[1]))
         return KMeansCost(ssd=ssd, msd=ssd / weight if weight > 0 else float("nan"), totalWeight=weight)
 
@@ -386,29 +321,36 @@ class KMeansModel(Model, _KMeansParams, MLReadable, MLWritable):
         return int(labels[0])
 
     # ------------------------------------------------------------- persistence
-    def write(self) -> ArraysModelWriter:
-        return ArraysModelWriter(self)
-
-    @classmethod
-    def read(cls) -> ArraysModelReader:
-        return ArraysModelReader(cls)
-
+    # The skeleton's format (the state's bytes, the summary) plus the solution, so a loaded
+    # model scores with exactly the saved centers. Models saved before KMeans used the
+    # skeleton hold the state as arrays named "state.<field>"; they load the same way.
     def _model_metadata(self) -> dict:
-        return {**self._fit._metadata(), "trainingCost": self._solution.cost}
+        return {**super()._model_metadata(), "trainingCost": self._solution.cost}
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"state.{name}": value for name, value in self._state.to_arrays().items()}
-        arrays["centers"] = self._solution.centers
-        arrays["cluster_weights"] = self._solution.weights
-        return arrays
+        solution = self._solution
+        return {**super()._model_arrays(), "centers": solution.centers, "cluster_weights": solution.weights}
 
     @classmethod
     def _from_saved(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "KMeansModel":
-        state = KMeansState.from_arrays(
-            {name[len("state."):]: value for name, value in arrays.items() if name.startswith("state.")}
-        )
-        solution = KMeansSolution(arrays["centers"], arrays["cluster_weights"], float(metadata["trainingCost"]))
-        return cls._from_state(state, solution, FitSummary(**FitSummary._fields_from_metadata(metadata)))
+        if "state" in arrays:
+            model = super()._from_saved(arrays, metadata)
+        else:
+            fields = {name[len("state."):]: value for name, value in arrays.items() if name.startswith("state.")}
+            summary = FitSummary(**FitSummary._fields_from_metadata(metadata))
+            model = cls._from_state(KMeansState.from_arrays(fields), summary)
+        model._saved_solution = KMeansSolution(arrays["centers"], arrays["cluster_weights"],
+                                               float(metadata["trainingCost"]))  # fmt: skip
+        return model
+
+    def _loaded(self) -> None:
+        """The saved centers serve the loaded params (no finalize on load)."""
+        key = tuple(self.getOrDefault(name) for name in _SOLUTION_PARAMS)
+        self._cached_solution = (key, self.__dict__.pop("_saved_solution"))
+
+
+# what finalize reads: a change of any of these finalizes again
+_SOLUTION_PARAMS = ("k", "localLloydMaxIter", "localLloydTol", "localLloydInitMethod", "localLloydNumTrials", "seed")
 
 
 def _kmeans_scores(features, centers: np.ndarray) -> dict[str, np.ndarray]:

@@ -19,9 +19,11 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
-from sagespark.spark.fold import _collect_arrow, fold_dataset, shipped, shipped_value
+from sagespark.spark.fold import FoldResult, _collect_arrow, fold_dataset, shipped, shipped_value
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
-from sagespark.spark.progress import FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description
+from sagespark.spark.progress import (
+    FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description, record_pass,
+)  # fmt: skip
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec, decode
@@ -120,6 +122,15 @@ class OnePassEstimator(Estimator):
         states are merged on the driver without tree levels (see fold_dataset)."""
         return None
 
+    def _num_passes(self) -> int:
+        """Passes over the data (default 1). Each pass after the first starts every
+        partition from the last pass's merged state (``State.for_partition``)."""
+        return 1
+
+    def _aggregation_depth(self) -> int:
+        """The merge tree's depth: the aggregationDepth param where the stage has one."""
+        return int(self.getOrDefault("aggregationDepth")) if self.hasParam("aggregationDepth") else 2
+
     # shared -------------------------------------------------------------------
     def setInitialModel(self, model: "StateModel | None") -> "OnePassEstimator":
         """Continue training: the next fit merges the new data's state into this model's
@@ -135,20 +146,30 @@ class OnePassEstimator(Estimator):
         columns, spec = self._input(dataset, initial.numFeatures if initial is not None else None)
         new_state = self._new_state(spec)
         new_state(0)  # validate the params on the driver before a job starts
-        clock = PhaseClock()
-        with job_description(dataset, pass_description(self, 1, 1)), clock.phase(FOLD_PHASE):
-            state = self._jvm_state(dataset, spec)
+        passes, clock, state = self._num_passes(), PhaseClock(), None
+        if passes == 1:
+            with job_description(dataset, pass_description(self, 1, 1), record=False), clock.phase(FOLD_PHASE):
+                state = self._jvm_state(dataset, spec)
         if state is not None:
+            record_pass(pass_description(self, 1, 1))
             rows, skipped = state.count, 0
             clock.add({MERGE_PHASE: 0.0})  # the JVM job merged its partitions itself
         else:
-            result = fold_dataset(dataset, columns, spec, new_state, state_bytes=self._state_bytes(spec),
-                                  description=pass_description(self, 1, 1))  # fmt: skip
-            clock.add(result.seconds)
-            state, rows, skipped = result.state, result.rows, result.skipped
+            state, rows, skipped = self._fold_passes(dataset, columns, spec, new_state, passes, clock)
         state = continued_state(state, initial, clock)
-        summary = FitSummary(rows, skipped, 1, clock.seconds)
+        summary = FitSummary(rows, skipped, passes, clock.seconds)
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
+
+    def _fold_passes(self, dataset: DataFrame, columns: list[Column], spec: FeatureSpec,
+                     new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int]:  # fmt: skip
+        """(state, rows, skipped) of ``passes`` folds, each after the first started from
+        the one before (``partition_start_state``)."""
+        result = fold_pass(self, dataset, columns, spec, new_state, 1, passes, clock, self._aggregation_depth(),
+                           self._state_bytes(spec))  # fmt: skip
+        for number in range(2, passes + 1):
+            result = fold_pass(self, dataset, columns, spec, result.state, number, passes, clock,
+                               self._aggregation_depth(), self._state_bytes(spec))  # fmt: skip
+        return result.state, result.rows, result.skipped
 
     def _model(self, result: PassResult) -> "StateModel":
         model = self._model_class()._from_state(result.state, result.summary)
@@ -199,11 +220,8 @@ def train_epochs(estimator: Any, rows: DataFrame, columns: list[Column], spec: F
     history: list[float] = []
     best, best_state, stale, state, result = np.inf, None, 0, start, None
     for epoch in range(epochs):
-        with shipped(rows, state.to_bytes()) as start_bytes:
-            result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=start_bytes),
-                                  state_bytes=state_bytes(state), description=pass_description(estimator, epoch + 1, epochs))  # fmt: skip
-        clock.add(result.seconds)
-        state = result.state.completed_from(state)
+        result = fold_pass(estimator, rows, columns, spec, state, epoch + 1, epochs, clock, state_bytes=state_bytes(state))
+        state = result.state
         state.epochs += 1
         loss = state.selection_loss()
         history.append(loss)
@@ -214,6 +232,25 @@ def train_epochs(estimator: Any, rows: DataFrame, columns: list[Column], spec: F
         if stale >= patience or state.converged_within_pass(tolerance):
             break
     return (best_state if best_state is not None else state), history, result
+
+
+def fold_pass(estimator: Any, rows: DataFrame, columns: list[Column], spec: FeatureSpec,
+              start: State | Callable[[int], State], number: int, passes: int, clock: PhaseClock,
+              aggregation_depth: int = 2, state_bytes: int | None = None) -> FoldResult:  # fmt: skip
+    """Pass ``number`` of ``passes``, timed into ``clock``: every partition folds its
+    rows into a new state (``start`` a partition index -> state factory) or into the
+    state a merged ``start`` gives it (``State.for_partition``; shipped as bytes or a
+    broadcast), and the merged result is whole again (``State.completed_from``)."""
+    description = pass_description(estimator, number, passes)
+    if not isinstance(start, State):
+        result = fold_dataset(rows, columns, spec, start, aggregation_depth, state_bytes, description)
+    else:
+        with shipped(rows, start.to_bytes()) as start_bytes:
+            result = fold_dataset(rows, columns, spec, partial(partition_start_state, start=start_bytes),
+                                  aggregation_depth, state_bytes, description)  # fmt: skip
+        result = replace(result, state=result.state.completed_from(start))
+    clock.add(result.seconds)
+    return result
 
 
 def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, count: int):

@@ -71,14 +71,20 @@ def recorded_passes() -> Iterator[list[str]]:
         _recorders.remove(passes)
 
 
+def record_pass(description: str) -> None:
+    """Count a data pass in the open ``recorded_passes`` blocks."""
+    for passes in list(_recorders):
+        passes.append(description)
+
+
 @contextmanager
-def job_description(dataset: DataFrame, description: str | None) -> Iterator[None]:
+def job_description(dataset: DataFrame, description: str | None, record: bool = True) -> Iterator[None]:
     """A data pass: jobs started inside carry ``description``, the caller's own
     description comes back afterwards (no-op on Spark Connect, which has no
-    SparkContext), and open ``recorded_passes`` blocks record it."""
-    if description:
-        for passes in list(_recorders):
-            passes.append(description)
+    SparkContext), and open ``recorded_passes`` blocks record it (unless ``record`` is
+    False: an attempt that may not become the pass, recorded by ``record_pass``)."""
+    if description and record:
+        record_pass(description)
     context = _context(dataset) if description else None
     if context is None:
         yield

@@ -61,6 +61,11 @@ class State(ABC):
         ``start`` (itself, for states whose partition results are whole)."""
         return self
 
+    def for_partition(self, partition: int) -> "State":
+        """The state one partition's fold starts from when a pass continues from this
+        merged state (the multi-pass stages: SGD epochs, k-means epochs)."""
+        raise NotImplementedError(f"a {self.kind} state does not start another pass")
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(buffer, **{_KIND_KEY: np.array(self.kind)}, **self.to_arrays())

@@ -224,6 +224,14 @@ class KMeansState(State):
             )
         return merged
 
+    def for_partition(self, partition: int) -> "KMeansState":
+        """The start of another pass (epoch) on one partition: these centers at weight
+        0, so each row counts once over the passes, and the partition's seed stream."""
+        state = self.copy()
+        state.weights = np.zeros_like(state.weights)
+        state.stream_id, state.batches_seen, state.weight_seen = int(partition), 0, 0.0
+        return state
+
     def copy(self) -> "KMeansState":
         return KMeansState.from_arrays(self.to_arrays())
 
