@@ -31,12 +31,12 @@ from sagespark.linear_learner import (
     _LinearLearnerEstimator,
     _LinearLearnerModel,
     _LinearLearnerParams,
-    _param,
     linear_scores,
     packed_model_rows,
 )
 from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
 from sagespark.spark.features import require_numeric
+from sagespark.spark.params import param
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
@@ -50,23 +50,23 @@ def _positive_weight(value: Any) -> str | float:
 
 
 class _ClassifierParams(_LinearLearnerParams, HasRawPredictionCol, HasProbabilityCol):
-    binaryClassifierModelSelectionCriteria = _param(
+    binaryClassifierModelSelectionCriteria = param(
         "binaryClassifierModelSelectionCriteria",
         f"how the binary model and its threshold are chosen: one of {BINARY_CRITERIA}", TypeConverters.toString,
     )  # fmt: skip
-    multiclassModelSelectionCriteria = _param(
+    multiclassModelSelectionCriteria = param(
         "multiclassModelSelectionCriteria", f"how the multiclass model is chosen: one of {MULTICLASS_CRITERIA}",
         TypeConverters.toString,
     )  # fmt: skip
-    fBeta = _param("fBeta", "beta of the f_beta criterion (> 0)", TypeConverters.toFloat)
-    targetRecall = _param("targetRecall", "recall for precision_at_target_recall, in (0, 1)", TypeConverters.toFloat)
-    targetPrecision = _param("targetPrecision", "precision for recall_at_target_precision, in (0, 1)",
+    fBeta = param("fBeta", "beta of the f_beta criterion (> 0)", TypeConverters.toFloat)
+    targetRecall = param("targetRecall", "recall for precision_at_target_recall, in (0, 1)", TypeConverters.toFloat)
+    targetPrecision = param("targetPrecision", "precision for recall_at_target_precision, in (0, 1)",
                              TypeConverters.toFloat)  # fmt: skip
-    margin = _param("margin", "margin of the hinge loss (> 0)", TypeConverters.toFloat)
-    positiveExampleWeightMult = _param("positiveExampleWeightMult", "training weight of positive rows: a number "
+    margin = param("margin", "margin of the hinge loss (> 0)", TypeConverters.toFloat)
+    positiveExampleWeightMult = param("positiveExampleWeightMult", "training weight of positive rows: a number "
                                        "> 0 or 'balanced' (negatives / positives in the scaler sample)",
                                        _positive_weight)  # fmt: skip
-    balanceMulticlassWeights = _param("balanceMulticlassWeights", "weight classes by inverse frequency (in the "
+    balanceMulticlassWeights = param("balanceMulticlassWeights", "weight classes by inverse frequency (in the "
                                       "scaler sample)", TypeConverters.toBoolean)  # fmt: skip
 
     def __init__(self) -> None:
@@ -97,7 +97,7 @@ class LinearLearnerClassifier(_LinearLearnerEstimator, _ClassifierParams, Defaul
     """
 
     FINALIZE_PARAMS = _CLASSIFIER_FINALIZE
-    numClasses = _param("numClasses", "number of classes (labels 0..numClasses-1); 0: max(label) + 1 from the data "
+    numClasses = param("numClasses", "number of classes (labels 0..numClasses-1); 0: max(label) + 1 from the data "
                         "(one small aggregation). The model's numClasses says what was used", TypeConverters.toInt)  # fmt: skip
 
     @keyword_only

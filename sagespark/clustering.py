@@ -29,6 +29,7 @@ from sagespark.spark.onepass import FitSummary, OnePassEstimator, StateModel
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
+from sagespark.streaming.base import new_state
 from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
 from sagespark.udfs.arrow import FeatureSpec
 
@@ -167,10 +168,6 @@ class KMeansCost:
     totalWeight: float
 
 
-def _new_state(partition: int, **params: Any) -> KMeansState:
-    return KMeansState(stream_id=partition, **params)
-
-
 class KMeans(OnePassEstimator, _KMeansParams, DefaultParamsReadable, ParamsWritable):
     """One-pass, mergeable k-means (SageMaker's algorithm) as a Spark ML Estimator.
 
@@ -230,7 +227,7 @@ class KMeans(OnePassEstimator, _KMeansParams, DefaultParamsReadable, ParamsWrita
 
     def _new_state(self, spec: FeatureSpec) -> Callable[[int], KMeansState]:
         return partial(
-            _new_state, k=self.getK(), extra_center_factor=self.getExtraCenterFactor(),
+            new_state, kind=KMeansState.kind, k=self.getK(), extra_center_factor=self.getExtraCenterFactor(),
             mini_batch_size=self.getMiniBatchSize(), init_method=self.getInitMethod(),
             half_life_time_size=self.getHalfLifeTimeSize(), seed=self.getSeed(),
         )  # fmt: skip

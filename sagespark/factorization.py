@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 from pyspark.ml.linalg import DenseMatrix, DenseVector
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -38,7 +38,6 @@ from sagespark.kernels import Features
 from sagespark.kernels.fm import fm_scores
 from sagespark.kernels.linear import OPTIMIZERS
 from sagespark.spark.features import feature_spec
-from sagespark.spark.fold import _has_rdd
 from sagespark.spark.onepass import (
     EpochsModel,
     EpochsSummary,
@@ -47,13 +46,14 @@ from sagespark.spark.onepass import (
     scaler_sample,
     train_epochs,
 )
-from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
+from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock
+from sagespark.spark.session import spark_context
+from sagespark.streaming.base import AUTO
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.streaming.linear import normalization_from_sample
 from sagespark.udfs.arrow import FeatureSpec
 
-AUTO = "auto"
 TERMS = ("bias", "linear", "factors")
 INIT_METHODS = ("normal", "uniform", "constant")
 # per-term defaults (measured on the benchmark's click data, see docs/factorization_machines.md)
@@ -72,58 +72,54 @@ DEFAULT_MAX_PASSES, DEFAULT_VALIDATION_FRACTION = 30, 0.1
 DEFAULT_MINI_BATCH, MIN_STEPS_PER_PASS = 100, 20
 
 
-def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
-    return Param(Params._dummy(), name, doc, typeConverter=converter)
-
-
 def _term_params(term: str) -> dict[str, Param]:
     """SageMaker's per-term hyperparameters of one term (bias, linear or factors)."""
     return {
-        f"{term}Lr": _param(f"{term}Lr", f"learning rate of the {term} term (>= 0; default "
+        f"{term}Lr": param(f"{term}Lr", f"learning rate of the {term} term (>= 0; default "
                             f"{DEFAULT_LR[term]}, or stepSize when that is set)", TypeConverters.toFloat),
-        f"{term}Wd": _param(f"{term}Wd", f"L2 weight decay of the {term} term (>= 0; default 0, or regParam when "
+        f"{term}Wd": param(f"{term}Wd", f"L2 weight decay of the {term} term (>= 0; default 0, or regParam when "
                             "that is set); applied to a parameter when a mini-batch touches it", TypeConverters.toFloat),
-        f"{term}InitMethod": _param(f"{term}InitMethod", f"initial {term} values: 'normal' (sigma), 'uniform' "
+        f"{term}InitMethod": param(f"{term}InitMethod", f"initial {term} values: 'normal' (sigma), 'uniform' "
                                     f"(+-scale) or 'constant' (value); default {DEFAULT_INIT[term][0]!r}",
                                     TypeConverters.toString),
-        f"{term}InitSigma": _param(f"{term}InitSigma", f"standard deviation of the normal initial {term} values",
+        f"{term}InitSigma": param(f"{term}InitSigma", f"standard deviation of the normal initial {term} values",
                                    TypeConverters.toFloat),
-        f"{term}InitScale": _param(f"{term}InitScale", f"half-width of the uniform initial {term} values",
+        f"{term}InitScale": param(f"{term}InitScale", f"half-width of the uniform initial {term} values",
                                    TypeConverters.toFloat),
-        f"{term}InitValue": _param(f"{term}InitValue", f"the constant initial {term} value", TypeConverters.toFloat),
+        f"{term}InitValue": param(f"{term}InitValue", f"the constant initial {term} value", TypeConverters.toFloat),
     }  # fmt: skip
 
 
 class _FMParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
-    factorSize = _param("factorSize", "dimension of the factors (> 0)", TypeConverters.toInt)
-    fitIntercept = _param("fitIntercept", "learn the global bias w0", TypeConverters.toBoolean)
-    fitLinear = _param("fitLinear", "learn the linear weights w", TypeConverters.toBoolean)
-    regParam = _param("regParam", "L2 weight decay of every term (>= 0), unless biasWd / linearWd / factorsWd is set",
+    factorSize = param("factorSize", "dimension of the factors (> 0)", TypeConverters.toInt)
+    fitIntercept = param("fitIntercept", "learn the global bias w0", TypeConverters.toBoolean)
+    fitLinear = param("fitLinear", "learn the linear weights w", TypeConverters.toBoolean)
+    regParam = param("regParam", "L2 weight decay of every term (>= 0), unless biasWd / linearWd / factorsWd is set",
                       TypeConverters.toFloat)  # fmt: skip
-    initStd = _param("initStd", "standard deviation of the initial factors, unless factorsInitSigma is set",
+    initStd = param("initStd", "standard deviation of the initial factors, unless factorsInitSigma is set",
                      TypeConverters.toFloat)  # fmt: skip
-    maxIter = _param("maxIter", "the most passes over the data (> 0; SageMaker's epochs); each pass starts from the "
+    maxIter = param("maxIter", "the most passes over the data (> 0; SageMaker's epochs); each pass starts from the "
                      "last merged model, and early stopping usually ends the fit before", TypeConverters.toInt)  # fmt: skip
-    validationFraction = _param("validationFraction", "fraction of rows held out (at random, seeded) and never "
+    validationFraction = param("validationFraction", "fraction of rows held out (at random, seeded) and never "
                                 "trained on: their loss is the early-stopping signal and picks the pass whose model "
                                 "is returned; 0: the progressive loss of the training rows", TypeConverters.toFloat)  # fmt: skip
-    earlyStoppingPatience = _param("earlyStoppingPatience", "passes without improvement before stopping (> 0)",
+    earlyStoppingPatience = param("earlyStoppingPatience", "passes without improvement before stopping (> 0)",
                                    TypeConverters.toInt)  # fmt: skip
-    earlyStoppingTolerance = _param("earlyStoppingTolerance", "relative improvement of the validation loss that "
+    earlyStoppingTolerance = param("earlyStoppingTolerance", "relative improvement of the validation loss that "
                                     "counts (> 0)", TypeConverters.toFloat)  # fmt: skip
-    stepSize = _param("stepSize", "learning rate of every term (> 0), unless biasLr / linearLr / factorsLr is set",
+    stepSize = param("stepSize", "learning rate of every term (> 0), unless biasLr / linearLr / factorsLr is set",
                       TypeConverters.toFloat)  # fmt: skip
-    solver = _param("solver", f"the optimizer: one of {OPTIMIZERS} ('sgd' with momentum)", TypeConverters.toString)
-    miniBatchSize = _param("miniBatchSize", f"rows per optimizer step (> 0); 'auto': {DEFAULT_MINI_BATCH}, or on "
+    solver = param("solver", f"the optimizer: one of {OPTIMIZERS} ('sgd' with momentum)", TypeConverters.toString)
+    miniBatchSize = param("miniBatchSize", f"rows per optimizer step (> 0); 'auto': {DEFAULT_MINI_BATCH}, or on "
                            "a dataset smaller than the scaler sample as many as give each learner "
                            f"{MIN_STEPS_PER_PASS} steps per pass", auto_or_int)  # fmt: skip
-    beta1 = _param("beta1", "adam's first-moment decay", TypeConverters.toFloat)
-    beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay", TypeConverters.toFloat)
-    momentum = _param("momentum", "sgd momentum", TypeConverters.toFloat)
-    eps = _param("eps", "adam / rmsprop / adagrad denominator guard (> 0)", TypeConverters.toFloat)
-    numPointForScaler = _param("numPointForScaler", "rows of the scaler sample (> 0): the first rows, read before "
+    beta1 = param("beta1", "adam's first-moment decay", TypeConverters.toFloat)
+    beta2 = param("beta2", "adam's second-moment decay, rmsprop's decay", TypeConverters.toFloat)
+    momentum = param("momentum", "sgd momentum", TypeConverters.toFloat)
+    eps = param("eps", "adam / rmsprop / adagrad denominator guard (> 0)", TypeConverters.toFloat)
+    numPointForScaler = param("numPointForScaler", "rows of the scaler sample (> 0): the first rows, read before "
                                "the first pass", TypeConverters.toInt)  # fmt: skip
-    numLearners = _param("numLearners", "partitions trained side by side in a pass ('auto': Spark's default "
+    numLearners = param("numLearners", "partitions trained side by side in a pass ('auto': Spark's default "
                          "parallelism; more input partitions are coalesced to this many)", auto_or_int)  # fmt: skip
 
     def __init__(self) -> None:
@@ -194,14 +190,14 @@ class _FMEstimator(OnePassEstimator, _FMParams):
         """``rows`` coalesced to numLearners partitions when it has more."""
         value = self.getOrDefault(self.numLearners)
         if value == AUTO:
-            if not _has_rdd(rows):  # Spark Connect: the partitioning is kept
+            if spark_context(rows) is None:  # Spark Connect: the partitioning is kept
                 return rows
             learners = rows.sparkSession.sparkContext.defaultParallelism
         else:
             learners = int(value)
             if learners < 1:
                 raise ValueError(f"numLearners must be 'auto' or > 0, got {value}")
-        if _has_rdd(rows) and rows.rdd.getNumPartitions() <= learners:
+        if spark_context(rows) is not None and rows.rdd.getNumPartitions() <= learners:
             return rows
         return rows.coalesce(learners)
 
@@ -276,7 +272,7 @@ class _FMEstimator(OnePassEstimator, _FMParams):
 
 def _partitions(rows: DataFrame) -> int | None:
     """The partition count where Spark tells it cheaply (not on Spark Connect)."""
-    return rows.rdd.getNumPartitions() if _has_rdd(rows) else None
+    return rows.rdd.getNumPartitions() if spark_context(rows) is not None else None
 
 
 class _FMModel(EpochsModel, _FMParams):

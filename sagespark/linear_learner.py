@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -41,12 +41,12 @@ from sagespark.spark.onepass import (
     OnePassEstimator,
     PassResult,
     continued_state,
-    partition_start_state,
     scaler_sample,
     train_epochs,
 )
-from sagespark.spark.params import HasInputParams, stable_default_seed
+from sagespark.spark.params import HasInputParams, param, stable_default_seed
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock, pass_description
+from sagespark.streaming.base import AUTO
 from sagespark.streaming.linear import (
     AUTO_LEARNING_RATE,
     ExactLeastSquares,
@@ -59,8 +59,8 @@ from sagespark.streaming.linear import (
     packed_hyperparameters,
 )
 from sagespark.udfs.arrow import HOLDOUT, FeatureSpec
+from sagespark.udfs.fold import partition_start_state
 
-AUTO = "auto"
 DEFAULT_NUM_MODELS = 32
 # 'auto' numModels packs at most this many bytes of weights and optimizer moments (3
 # doubles per weight): each epoch ships the state to every task and back, so a wide
@@ -95,50 +95,46 @@ def _auto_or_int(value: Any) -> str | int:
     return TypeConverters.toInt(value)
 
 
-def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
-    return Param(Params._dummy(), name, doc, typeConverter=converter)
-
-
 class _LinearLearnerParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
-    numModels = _param("numModels", "models trained in parallel, each with its own learning rate, wd and l1 "
+    numModels = param("numModels", "models trained in parallel, each with its own learning rate, wd and l1 "
                        f"('auto': {DEFAULT_NUM_MODELS}, fewer for wide models: their weights and optimizer moments "
                        f"stay within {AUTO_PACKED_BYTES >> 20} MiB)", _auto_or_int)  # fmt: skip
-    miniBatchSize = _param("miniBatchSize", "rows per SGD step (> 0)", TypeConverters.toInt)
-    epochs = _param("epochs", "the most passes over the data (> 0)", TypeConverters.toInt)
-    loss = _param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
+    miniBatchSize = param("miniBatchSize", "rows per SGD step (> 0)", TypeConverters.toInt)
+    epochs = param("epochs", "the most passes over the data (> 0)", TypeConverters.toInt)
+    loss = param("loss", "the loss: 'auto' (squared_loss / logistic / softmax_loss) or one of "
                   f"{sorted(LOSS_NAMES)}", TypeConverters.toString)  # fmt: skip
-    optimizer = _param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum), 'rmsprop' or 'adagrad'", TypeConverters.toString)
-    learningRate = _param("learningRate", f"step size of model 0 ('auto': {AUTO_LEARNING_RATE}, the other models "
+    optimizer = param("optimizer", "'auto' (adam), 'adam', 'sgd' (with momentum), 'rmsprop' or 'adagrad'", TypeConverters.toString)
+    learningRate = param("learningRate", f"step size of model 0 ('auto': {AUTO_LEARNING_RATE}, the other models "
                           "0.1x to 100x of it); the other models use 0.1x to 10x of a given one", _auto_or_float)  # fmt: skip
-    beta1 = _param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
-    beta2 = _param("beta2", "adam's second-moment decay, rmsprop's decay ('auto': 0.999)", _auto_or_float)
-    momentum = _param("momentum", "sgd momentum ('auto': 0.9)", _auto_or_float)
-    l1 = _param("l1", "L1 penalty (proximal step) of model 0 ('auto': 0, the others spread over [1e-7, 1e-3) or 0)",
+    beta1 = param("beta1", "adam's first-moment decay ('auto': 0.9)", _auto_or_float)
+    beta2 = param("beta2", "adam's second-moment decay, rmsprop's decay ('auto': 0.999)", _auto_or_float)
+    momentum = param("momentum", "sgd momentum ('auto': 0.9)", _auto_or_float)
+    l1 = param("l1", "L1 penalty (proximal step) of model 0 ('auto': 0, the others spread over [1e-7, 1e-3) or 0)",
                 _auto_or_float)  # fmt: skip
-    wd = _param("wd", "L2 penalty (weight decay) of model 0 ('auto': 0, the others spread over [1e-7, 1e-2))",
+    wd = param("wd", "L2 penalty (weight decay) of model 0 ('auto': 0, the others spread over [1e-7, 1e-2))",
                 _auto_or_float)  # fmt: skip
-    useBias = _param("useBias", "fit an intercept", TypeConverters.toBoolean)
-    useLrScheduler = _param("useLrScheduler", "decay the learning rate with the step count", TypeConverters.toBoolean)
-    lrSchedulerStep = _param("lrSchedulerStep", f"steps between decays ('auto': {DEFAULT_LR_STEP})", _auto_or_int)
-    lrSchedulerFactor = _param("lrSchedulerFactor", f"decay factor ('auto': {DEFAULT_LR_FACTOR})", _auto_or_float)
-    lrSchedulerMinimumLr = _param("lrSchedulerMinimumLr", f"learning-rate floor ('auto': {DEFAULT_LR_MIN})",
+    useBias = param("useBias", "fit an intercept", TypeConverters.toBoolean)
+    useLrScheduler = param("useLrScheduler", "decay the learning rate with the step count", TypeConverters.toBoolean)
+    lrSchedulerStep = param("lrSchedulerStep", f"steps between decays ('auto': {DEFAULT_LR_STEP})", _auto_or_int)
+    lrSchedulerFactor = param("lrSchedulerFactor", f"decay factor ('auto': {DEFAULT_LR_FACTOR})", _auto_or_float)
+    lrSchedulerMinimumLr = param("lrSchedulerMinimumLr", f"learning-rate floor ('auto': {DEFAULT_LR_MIN})",
                                   _auto_or_float)  # fmt: skip
-    normalizeData = _param("normalizeData", "scale features to unit variance (on a sample) before training",
+    normalizeData = param("normalizeData", "scale features to unit variance (on a sample) before training",
                            TypeConverters.toBoolean)  # fmt: skip
-    unbiasData = _param("unbiasData", "centre features: 'auto' (when the scaler sample is at least half "
+    unbiasData = param("unbiasData", "centre features: 'auto' (when the scaler sample is at least half "
                         "non-zero), 'true' or 'false'", TypeConverters.toString)  # fmt: skip
-    numPointForScaler = _param("numPointForScaler", "rows of the scaler sample (> 0)", TypeConverters.toInt)
-    earlyStoppingPatience = _param("earlyStoppingPatience", "epochs without improvement before stopping (> 0)",
+    numPointForScaler = param("numPointForScaler", "rows of the scaler sample (> 0)", TypeConverters.toInt)
+    earlyStoppingPatience = param("earlyStoppingPatience", "epochs without improvement before stopping (> 0)",
                                    TypeConverters.toInt)  # fmt: skip
-    earlyStoppingTolerance = _param("earlyStoppingTolerance", "relative improvement that counts (> 0)",
+    earlyStoppingTolerance = param("earlyStoppingTolerance", "relative improvement that counts (> 0)",
                                     TypeConverters.toFloat)  # fmt: skip
-    initMethod = _param("initMethod", "'uniform' (initScale), 'normal' (initSigma) or 'zero'", TypeConverters.toString)
-    initScale = _param("initScale", "half-width of the uniform initial weights", TypeConverters.toFloat)
-    initSigma = _param("initSigma", "standard deviation of the normal initial weights", TypeConverters.toFloat)
-    initBias = _param("initBias", "initial intercept", TypeConverters.toFloat)
-    validationIndicatorCol = _param("validationIndicatorCol", "boolean column: true marks validation rows, used "
+    initMethod = param("initMethod", "'uniform' (initScale), 'normal' (initSigma) or 'zero'", TypeConverters.toString)
+    initScale = param("initScale", "half-width of the uniform initial weights", TypeConverters.toFloat)
+    initSigma = param("initSigma", "standard deviation of the normal initial weights", TypeConverters.toFloat)
+    initBias = param("initBias", "initial intercept", TypeConverters.toFloat)
+    validationIndicatorCol = param("validationIndicatorCol", "boolean column: true marks validation rows, used "
                                     "for model selection and not trained on", TypeConverters.toString)  # fmt: skip
-    validationFraction = _param("validationFraction", "fraction of rows held out (at random, seeded) for model "
+    validationFraction = param("validationFraction", "fraction of rows held out (at random, seeded) for model "
                                 "selection; 0 with no validation rows: select on the progressive loss of the "
                                 "training rows", TypeConverters.toFloat)  # fmt: skip
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import pyarrow as pa
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import TypeConverters
 from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -32,13 +32,14 @@ from pyspark.sql import functions as F
 from sagespark.kernels import Features
 from sagespark.kernels.knn import top_k_order
 from sagespark.spark.features import feature_spec
-from sagespark.spark.fold import _has_rdd
 from sagespark.spark.onepass import OnePassEstimator, StateModel
-from sagespark.spark.params import HasInputParams, auto_or_int, stable_default_seed
+from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
 from sagespark.spark.scoring import add_scores, add_struct_outputs
-from sagespark.streaming.knn import AUTO, IndexConfig, KNNIndex, KNNSample, distances, generation_seed
+from sagespark.spark.session import spark_context
+from sagespark.streaming.base import AUTO, new_state
+from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample, distances, generation_seed
 from sagespark.udfs.arrow import CLASS_INDEX_LABELS, FeatureSpec, decode
-from sagespark.udfs.fold import _partition_id
+from sagespark.udfs.fold import partition_id
 from sagespark.udfs.score import outputs_struct
 
 PREDICTORS = ("classifier", "regressor")
@@ -50,33 +51,29 @@ DEFAULT_NPROBE = 32  # recall 0.98 on the benchmark's blobs (0.89 at 16); see do
 _QID, _SHARD, _NEIGHBOURS = "_ss_qid", "_ss_shard", "_ss_neighbours"
 
 
-def _param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
-    return Param(Params._dummy(), name, doc, typeConverter=converter)
-
-
 class _KNNParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
-    k = _param("k", "neighbours per query (> 0, at most the sampled rows)", TypeConverters.toInt)
-    sampleSize = _param("sampleSize", "rows kept in the weighted reservoir sample that becomes the index (> 0)",
+    k = param("k", "neighbours per query (> 0, at most the sampled rows)", TypeConverters.toInt)
+    sampleSize = param("sampleSize", "rows kept in the weighted reservoir sample that becomes the index (> 0)",
                         TypeConverters.toInt)  # fmt: skip
-    dimensionReductionType = _param(
+    dimensionReductionType = param(
         "dimensionReductionType", "'none', 'sign' (random +-1 projection) or 'fjlt' (fast Johnson-Lindenstrauss "
         "transform); applied to the sample at finalize and to every query", TypeConverters.toString)  # fmt: skip
-    dimensionReductionTarget = _param("dimensionReductionTarget", "projected dimension for 'sign' / 'fjlt' "
+    dimensionReductionTarget = param("dimensionReductionTarget", "projected dimension for 'sign' / 'fjlt' "
                                       "(0 < target < features)", TypeConverters.toInt)  # fmt: skip
-    indexType = _param("indexType", "'flat' (exact search) or 'ivf' (inverted lists: search the ivfNprobe lists "
+    indexType = param("indexType", "'flat' (exact search) or 'ivf' (inverted lists: search the ivfNprobe lists "
                        "nearest to the query)", TypeConverters.toString)  # fmt: skip
-    indexMetric = _param("indexMetric", "'L2' (Euclidean), 'INNER_PRODUCT' (largest first) or 'COSINE' "
+    indexMetric = param("indexMetric", "'L2' (Euclidean), 'INNER_PRODUCT' (largest first) or 'COSINE' "
                          "(largest cosine similarity first)", TypeConverters.toString)  # fmt: skip
-    ivfNlists = _param("ivfNlists", "ivf: inverted lists ('auto': sqrt of the sampled rows)", auto_or_int)
-    ivfNprobe = _param("ivfNprobe", "ivf: lists searched per query (more lists are searched while those hold "
+    ivfNlists = param("ivfNlists", "ivf: inverted lists ('auto': sqrt of the sampled rows)", auto_or_int)
+    ivfNprobe = param("ivfNprobe", "ivf: lists searched per query (more lists are searched while those hold "
                        "fewer than k rows)", TypeConverters.toInt)  # fmt: skip
-    verbose = _param("verbose", "also output each query's k distances (distancesCol) and labels "
+    verbose = param("verbose", "also output each query's k distances (distancesCol) and labels "
                      "(neighborLabelsCol), nearest first", TypeConverters.toBoolean)  # fmt: skip
-    distancesCol = _param("distancesCol", "verbose output: Euclidean distances for L2, inner products or cosine "
+    distancesCol = param("distancesCol", "verbose output: Euclidean distances for L2, inner products or cosine "
                           "similarities otherwise, nearest first", TypeConverters.toString)  # fmt: skip
-    neighborLabelsCol = _param("neighborLabelsCol", "verbose output: the neighbours' labels, nearest first",
+    neighborLabelsCol = param("neighborLabelsCol", "verbose output: the neighbours' labels, nearest first",
                                TypeConverters.toString)  # fmt: skip
-    maxLocalIndexBytes = _param("maxLocalIndexBytes", "indexes up to this size are shipped whole to every Python "
+    maxLocalIndexBytes = param("maxLocalIndexBytes", "indexes up to this size are shipped whole to every Python "
                                 "worker; larger ones are searched in shards of this size by a distributed join",
                                 TypeConverters.toInt)  # fmt: skip
 
@@ -132,14 +129,10 @@ class _KNNEstimator(OnePassEstimator, _KNNParams):
         initial = self.getInitialModel()
         generation = initial._state.generation + 1 if initial is not None else 0
         seed = generation_seed(self.getSeed(), generation)
-        return partial(_new_sample, size=self.getSampleSize(), seed=seed, generation=generation)
+        return partial(new_state, kind=KNNSample.kind, size=self.getSampleSize(), seed=seed, generation=generation)
 
     def _state_bytes(self, spec: FeatureSpec) -> int:
         return 8 * self.getSampleSize() * (spec.n_features + 3)
-
-
-def _new_sample(partition: int, size: int, seed: int, generation: int) -> KNNSample:
-    return KNNSample(size, seed, partition, generation)
 
 
 class _KNNModel(StateModel, _KNNParams):
@@ -202,9 +195,9 @@ class _KNNModel(StateModel, _KNNParams):
             return super().finalize(**params)
         other = self._BY_PREDICTOR[predictor]._from_state(self._state, self._summary)
         other._resetUid(self.uid)
-        for param, value in self._paramMap.items():
-            if other.hasParam(param.name):
-                other._set(**{param.name: value})
+        for set_param, value in self._paramMap.items():
+            if other.hasParam(set_param.name):
+                other._set(**{set_param.name: value})
         return other.finalize(**params)
 
     # transform ------------------------------------------------------------------
@@ -236,7 +229,7 @@ class _KNNModel(StateModel, _KNNParams):
         """maxLocalIndexBytes; on Spark Connect at most CONNECT_INLINE_INDEX_BYTES, as
         the index then travels inside the query plan (no broadcast there)."""
         limit = self.getOrDefault(self.maxLocalIndexBytes)
-        return limit if _has_rdd(dataset) else min(limit, CONNECT_INLINE_INDEX_BYTES)
+        return limit if spark_context(dataset) is not None else min(limit, CONNECT_INLINE_INDEX_BYTES)
 
     def _shipped(self, index: KNNIndex, dataset: DataFrame) -> "ShippedIndex":
         """The index as sent to the workers, one broadcast per index this model built."""
@@ -285,7 +278,8 @@ class ShippedIndex:
     def __init__(self, index: KNNIndex, dataset: DataFrame) -> None:
         self.token = uuid.uuid4().hex
         data = index.to_bytes()
-        self._broadcast = dataset.sparkSession.sparkContext.broadcast(data) if _has_rdd(dataset) else None
+        context = spark_context(dataset)
+        self._broadcast = context.broadcast(data) if context is not None else None
         self._data = None if self._broadcast is not None else data
 
     def get(self) -> KNNIndex:
@@ -323,7 +317,7 @@ def _shard_neighbours(queries: pa.Table, shard: pa.Table, spec: FeatureSpec, k: 
     if queries.num_rows and shard.num_rows:
         index = KNNIndex.from_bytes(shard.column("index")[0].as_py())
         for batch in queries.to_batches(max_chunksize=16384):
-            decoded = decode({name: batch.column(name) for name in spec.fields}, spec, _partition_id())
+            decoded = decode({name: batch.column(name) for name in spec.fields}, spec, partition_id())
             scores, ids, q_sq = index.search(decoded.features, k, nprobe)
             labels = index.labels_of(ids)
             qid = batch.column(_QID).to_numpy()[decoded.valid]

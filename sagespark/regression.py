@@ -19,17 +19,17 @@ from pyspark.sql import DataFrame
 from sagespark.factorization import _FMEstimator, _FMModel
 from sagespark.kernels import Features
 from sagespark.linear_learner import (
-    AUTO,
     _LinearLearnerEstimator,
     _LinearLearnerModel,
     _LinearLearnerParams,
-    _param,
     linear_scores,
     packed_model_rows,
 )
 from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
+from sagespark.spark.params import param
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
+from sagespark.streaming.base import AUTO
 from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
 
 SOLVERS = ("auto", "sgd", "exact")
@@ -41,20 +41,20 @@ MAX_EXACT_FEATURES = 4096
 
 
 class _RegressorParams(_LinearLearnerParams):
-    solver = _param("solver", "'sgd': SageMaker's packed SGD models; 'exact': exact least squares with an L2 "
+    solver = param("solver", "'sgd': SageMaker's packed SGD models; 'exact': exact least squares with an L2 "
                     "penalty (regParam) from one pass of exact sums (d x d memory); 'auto': exact for squared loss "
                     f"up to {MAX_EXACT_FEATURES} features (MLlib's rule) unless wd or l1 is set, else sgd",
                     TypeConverters.toString)  # fmt: skip
-    regParam = _param("regParam", "exact solver: L2 penalty r of 1/(2W) sum w (y - x b - c)^2 + r/2 |b|^2 (>= 0)",
+    regParam = param("regParam", "exact solver: L2 penalty r of 1/(2W) sum w (y - x b - c)^2 + r/2 |b|^2 (>= 0)",
                       TypeConverters.toFloat)  # fmt: skip
-    regParamGrid = _param("regParamGrid", "exact solver: candidate regParams; when set, the one with the lowest "
+    regParamGrid = param("regParamGrid", "exact solver: candidate regParams; when set, the one with the lowest "
                           "validation MSE is used", TypeConverters.toListFloat)  # fmt: skip
-    normalizeLabel = _param("normalizeLabel", "sgd: standardize the label for training ('auto': yes)",
+    normalizeLabel = param("normalizeLabel", "sgd: standardize the label for training ('auto': yes)",
                             TypeConverters.toString)  # fmt: skip
-    huberDelta = _param("huberDelta", "huber_loss: quadratic within this distance (label units, > 0)",
+    huberDelta = param("huberDelta", "huber_loss: quadratic within this distance (label units, > 0)",
                         TypeConverters.toFloat)  # fmt: skip
-    quantile = _param("quantile", "quantile_loss: the quantile, in (0, 1)", TypeConverters.toFloat)
-    lossInsensitivity = _param("lossInsensitivity", "eps-insensitive losses: the dead zone (label units, > 0)",
+    quantile = param("quantile", "quantile_loss: the quantile, in (0, 1)", TypeConverters.toFloat)
+    lossInsensitivity = param("lossInsensitivity", "eps-insensitive losses: the dead zone (label units, > 0)",
                                TypeConverters.toFloat)  # fmt: skip
 
     def __init__(self) -> None:

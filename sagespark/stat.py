@@ -20,55 +20,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from sagespark.feature.summary_stages import _new_sketches, sql_sketches
-from sagespark.spark.features import feature_spec
+from sagespark.spark.features import feature_spec, require_column
 from sagespark.spark.fold import fold_dataset
-from sagespark.streaming import Moments, QuantileSketches, State, state_from_bytes
+from sagespark.spark.jvm_states import sql_sketches
+from sagespark.streaming import ColumnSummary, QuantileSketches, state_from_bytes
+from sagespark.streaming.base import new_state
 from sagespark.streaming.quantiles import DEFAULT_K
 from sagespark.udfs.sample import SAMPLE_KEY, sample_partition
-
-
-class ColumnSummary(State):
-    """Moments and quantile sketches over the same columns, updated together. Weights
-    apply to the moments; the sketches count rows (DataFrame quantiles are unweighted)."""
-
-    kind = "column_summary"
-
-    def __init__(self, k: int = DEFAULT_K) -> None:
-        self.moments, self.sketches = Moments(), QuantileSketches(k)
-
-    def update(self, x, weights=None) -> "ColumnSummary":
-        self.moments.update(x, weights)
-        self.sketches.update(x)
-        return self
-
-    def merge(self, other: "ColumnSummary") -> "ColumnSummary":
-        merged = ColumnSummary.__new__(ColumnSummary)
-        merged.moments, merged.sketches = self.moments.merge(other.moments), self.sketches.merge(other.sketches)
-        return merged
-
-    def finalize(self):
-        return self.moments.finalize()
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"moments.{k}": v for k, v in self.moments.to_arrays().items()}
-        arrays.update({f"sketches.{k}": v for k, v in self.sketches.to_arrays().items()})
-        return arrays
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ColumnSummary":
-        state = cls.__new__(cls)
-        state.moments = Moments.from_arrays(_prefixed(arrays, "moments."))
-        state.sketches = QuantileSketches.from_arrays(_prefixed(arrays, "sketches."))
-        return state
-
-
-def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-
-def _new_summary(partition: int, k: int) -> ColumnSummary:
-    return ColumnSummary(k)
 
 
 class Summary:
@@ -148,7 +106,7 @@ def summarize(
     or the name of one vector / numeric-array column (each dimension summarized)."""
     features_col, features_cols = _names(dataset, cols)
     columns, spec = feature_spec(dataset, features_col, features_cols, weightCol, handleInvalid)
-    result = fold_dataset(dataset, columns, spec, partial(_new_summary, k=int(k)))
+    result = fold_dataset(dataset, columns, spec, partial(new_state, kind=ColumnSummary.kind, k=int(k)))
     names = features_cols or [f"{features_col}[{j}]" for j in range(spec.n_features)]
     return Summary(names, result.state, result.skipped)
 
@@ -185,7 +143,7 @@ def approx_quantiles(
     else:
         features_col, features_cols = _names(dataset, cols)
         columns, spec = feature_spec(dataset, features_col, features_cols, None, "error")
-        sketches = fold_dataset(dataset, columns, spec, partial(_new_sketches, k=int(k))).state
+        sketches = fold_dataset(dataset, columns, spec, partial(new_state, kind=QuantileSketches.kind, k=int(k))).state
     values = sketches.finalize(probabilities)
     return ApproxQuantiles(values.tolist(), sketches.rank_error, "sql" if use_sql else "python")
 
@@ -198,8 +156,8 @@ def sample(dataset: DataFrame, n: int, weightCol: str | None = None, seed: int =
     and a partitioning. Null, negative, NaN or infinite weights are errors."""
     if int(n) < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if weightCol is not None and weightCol not in dataset.columns:
-        raise ValueError(f"column '{weightCol}' not found; the dataset has {dataset.columns}")
+    if weightCol is not None:
+        require_column(dataset, weightCol)
     keyed_schema = StructType([*dataset.schema.fields, StructField(SAMPLE_KEY, DoubleType(), False)])
     keyed = dataset.mapInArrow(
         partial(sample_partition, n=int(n), weight_column=weightCol, seed=int(seed) % 2**63), keyed_schema

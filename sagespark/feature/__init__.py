@@ -13,8 +13,8 @@ from sagespark.feature.summary_stages import (
     RobustScalerModel,
     StandardScaler,
     StandardScalerModel,
-    sql_sketches,
 )
+from sagespark.spark.jvm_states import sql_sketches
 
 __all__ = [
     "PCA", "PCAModel", "QuantileDiscretizer", "QuantileDiscretizerModel", "RobustScaler", "RobustScalerModel",

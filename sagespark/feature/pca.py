@@ -33,6 +33,7 @@ from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import stable_default_seed
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
+from sagespark.streaming.base import new_state
 from sagespark.streaming.pca import (
     ALGORITHM_MODES,
     ExactCovariance,
@@ -40,7 +41,7 @@ from sagespark.streaming.pca import (
     PCAState,
     RandomSignSketch,
     check_regular_dimension,
-    new_pca_state,
+    pca_state_params,
 )
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
@@ -158,10 +159,7 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
         initial = self.getInitialModel()
         if initial is not None and isinstance(initial._state, RandomSignSketch):
             generation = initial._state.next_generation  # fresh random signs for the new rows
-        return partial(
-            _new_state, mode=mode, n_features=spec.n_features, rows=self._sketch_rows(), seed=self.getSeed(),
-            generation=generation,
-        )  # fmt: skip
+        return partial(new_state, **pca_state_params(mode, spec.n_features, self._sketch_rows(), self.getSeed(), generation))
 
     def _jvm_state(self, dataset: DataFrame, spec: FeatureSpec) -> ExactCovariance | None:
         """Narrow unweighted 'regular' fits: the exact state from Spark SQL sums, faster
@@ -179,10 +177,6 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
 
     def _model_class(self):
         return PCAModel
-
-
-def _new_state(partition: int, mode: str, n_features: int, rows: int, seed: int, generation: int) -> PCAState:
-    return new_pca_state(mode, n_features, rows, seed, (generation, partition))
 
 
 class PCAModel(StateModel, _PCAParams):

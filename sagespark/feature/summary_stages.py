@@ -27,20 +27,19 @@ from pyspark.ml.param.shared import (
 )
 from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
 
 from sagespark.kernels import CSRMatrix, Features
-from sagespark.spark.features import feature_spec
-from sagespark.spark.jvm_states import summarizer_moments
-from sagespark.spark.fold import _collect_arrow
+from sagespark.spark.features import feature_spec, require_handle_invalid
+from sagespark.spark.jvm_states import sql_sketches, summarizer_moments
 from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel, continued_state
 from sagespark.spark.params import HasFeaturesCols
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.progress import FOLD_PHASE, PhaseClock, job_description, pass_description
 from sagespark.spark.scoring import add_scores
 from sagespark.streaming import Moments, QuantileSketches
+from sagespark.streaming.base import new_state
 from sagespark.streaming.quantiles import k_for_rank_error
-from sagespark.udfs.arrow import HANDLE_INVALID, VECTOR_ARROW_TYPE, FeatureSpec
+from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
 
 class _VectorInputParams(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleInvalid):
@@ -53,8 +52,7 @@ class _VectorInputParams(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleIn
         self._setDefault(inputCol="features", featuresCols=[], handleInvalid="error")
 
     def _vector_input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
-        if self.getHandleInvalid() not in HANDLE_INVALID:
-            raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {self.getHandleInvalid()!r}")
+        require_handle_invalid(self.getHandleInvalid())
         return feature_spec(
             dataset, self.getInputCol(), self.getFeaturesCols(), self._weight_column(), self.getHandleInvalid(),
             n_features,
@@ -148,7 +146,7 @@ class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReada
         return self._vector_input(dataset, n_features)
 
     def _new_state(self, spec: FeatureSpec) -> Callable[[int], Moments]:
-        return _new_moments
+        return partial(new_state, kind=Moments.kind)
 
     def _model_class(self):
         return StandardScalerModel
@@ -157,10 +155,6 @@ class StandardScaler(OnePassEstimator, _StandardScalerParams, DefaultParamsReada
         """MLlib's Summarizer computes the Moments in the JVM, faster than shipping the
         rows to Python; invalid rows leave it to the Python pass."""
         return summarizer_moments(dataset, self.getInputCol(), self.getFeaturesCols(), spec.n_features)
-
-
-def _new_moments(partition: int) -> Moments:
-    return Moments()
 
 
 class StandardScalerModel(_ScalerModel, _StandardScalerParams):
@@ -245,14 +239,10 @@ class RobustScaler(OnePassEstimator, _RobustScalerParams, DefaultParamsReadable,
         return self._vector_input(dataset, n_features)
 
     def _new_state(self, spec: FeatureSpec) -> Callable[[int], QuantileSketches]:
-        return partial(_new_sketches, k=k_for_rank_error(self.getRelativeError()))
+        return partial(new_state, kind=QuantileSketches.kind, k=k_for_rank_error(self.getRelativeError()))
 
     def _model_class(self):
         return RobustScalerModel
-
-
-def _new_sketches(partition: int, k: int) -> QuantileSketches:
-    return QuantileSketches(k)
 
 
 class RobustScalerModel(_ScalerModel, _RobustScalerParams):
@@ -395,25 +385,3 @@ def _splits(quantiles: np.ndarray, buckets: int) -> list[float]:
     splits[0], splits[-1] = -np.inf, np.inf
     splits[splits == 0] = 0.0
     return [float(s) for s in np.unique(splits)]
-
-
-def sql_sketches(dataset: DataFrame, columns: list[str], k: int) -> tuple[QuantileSketches, int]:
-    """One KLL sketch per numeric column from Spark SQL's native aggregate (one job),
-    ignoring null and NaN as DataFrame.approxQuantile does; also the row count."""
-    for name in columns:
-        if name not in dataset.columns:
-            raise ValueError(f"column '{name}' not found; the dataset has {dataset.columns}")
-    aggregates = [F.count(F.lit(1)).alias("rows")]
-    for j, name in enumerate(columns):
-        value = F.col(name).cast("double")
-        aggregates.append(_kll_agg(F.when(~F.isnan(value), value), k).alias(f"s{j}"))
-    table = _collect_arrow(dataset.agg(*aggregates))
-    sketches = [table.column(f"s{j}")[0].as_py() for j in range(len(columns))]
-    empty = [columns[j] for j, s in enumerate(sketches) if s is None]
-    if empty:
-        raise ValueError(f"no non-null, non-NaN values in column(s) {empty}")
-    return QuantileSketches.from_sql_sketches(sketches, k), int(table.column("rows")[0].as_py())
-
-
-def _kll_agg(value: Column, k: int) -> Column:
-    return F.call_function("kll_sketch_agg_double", value, F.lit(int(k)))

@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType, StructField
 
-from sagespark.udfs.arrow import HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
+from sagespark.udfs.arrow import HANDLE_INVALID, HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
 
 
 def feature_columns(
@@ -29,7 +29,7 @@ def feature_columns(
     schema = dataset.schema
     if features_cols:
         for name in features_cols:
-            _require(dataset, name)
+            require_column(dataset, name)
             if not isinstance(schema[name].dataType, NumericType):
                 raise ValueError(
                     f"featuresCols column '{name}' must be numeric, found {schema[name].dataType.simpleString()}"
@@ -37,7 +37,7 @@ def feature_columns(
         values = F.array(*[F.col(c).cast("double") for c in features_cols])
         columns, is_vector, display = [values.alias(VALUES)], False, ", ".join(features_cols)
     else:
-        _require(dataset, features_col)
+        require_column(dataset, features_col)
         data_type = schema[features_col].dataType
         column = F.col(features_col)
         if isinstance(data_type, VectorUDT):
@@ -60,7 +60,7 @@ def feature_columns(
             )
         display = features_col
     if weight_col:
-        _require(dataset, weight_col)
+        require_column(dataset, weight_col)
         columns.append(F.col(weight_col).cast("double").alias(WEIGHT))
     return columns, is_vector, display
 
@@ -124,14 +124,22 @@ def feature_spec(
     return columns, spec
 
 
+def require_handle_invalid(value: str) -> str:
+    """``value`` if it is one of HANDLE_INVALID, else the error that names them."""
+    if value not in HANDLE_INVALID:
+        raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {value!r}")
+    return value
+
+
 def require_numeric(dataset: DataFrame, name: str, role: str) -> None:
     """``name`` must be a numeric column of ``dataset`` (the error names its role)."""
-    _require(dataset, name)
+    require_column(dataset, name)
     data_type = dataset.schema[name].dataType
     if not isinstance(data_type, NumericType):
         raise ValueError(f"{role} '{name}' must be numeric, found {data_type.simpleString()}")
 
 
-def _require(dataset: DataFrame, name: str) -> None:
+def require_column(dataset: DataFrame, name: str) -> None:
+    """``name`` must be a column of ``dataset`` (the error lists the columns it has)."""
     if name not in dataset.columns:
         raise ValueError(f"column '{name}' not found; the dataset has {dataset.columns}")

@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sagespark.spark.progress import FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description
+from sagespark.spark.session import spark_context
 from sagespark.streaming import State
 from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
 from sagespark.udfs.fold import (
@@ -68,13 +69,13 @@ def fold_dataset(
     states = dataset.select(*columns).mapInArrow(
         partial(fold_partition, spec=spec, new_state=new_state), STATE_SCHEMA
     )
-    n = dataset.rdd.getNumPartitions() if _has_rdd(dataset) else None
+    n = dataset.rdd.getNumPartitions() if spark_context(dataset) is not None else None
     if n is not None and state_bytes is not None and n * state_bytes <= DRIVER_MERGE_BYTES:
         aggregation_depth = 1
     states = _tree_levels(states, n, aggregation_depth)
     clock = PhaseClock()
     with job_description(dataset, description), clock.phase(FOLD_PHASE):
-        table = _collect_arrow(states)
+        table = collect_arrow(states)
     if table.num_rows == 0:
         raise ValueError("the dataset is empty: there are no rows to fit")
     with clock.phase(MERGE_PHASE):
@@ -96,7 +97,7 @@ def sum_dataset(
     sums = dataset.select(*columns).mapInArrow(
         partial(sum_partition, spec=spec, summarize=summarize), SUMS_SCHEMA
     )
-    table = _collect_arrow(sums)
+    table = collect_arrow(sums)
     if table.num_rows == 0:
         return None
     return np.sum([np.asarray(v, dtype=np.float64) for v in table.column("sums").to_pylist()], axis=0)
@@ -107,8 +108,8 @@ def shipped(dataset: DataFrame, data: bytes) -> Iterator[Any]:
     """``data`` for the tasks of the jobs run inside the block: a broadcast when it is
     large and the session has a SparkContext (sent once per executor and read once per
     Python worker, where bytes in a task's function travel with every task), else the
-    bytes. ``shipped_value`` reads either in the worker."""
-    if len(data) < BROADCAST_BYTES or not _has_rdd(dataset):
+    bytes. ``sagespark.udfs.fold.shipped_value`` reads either in the worker."""
+    if len(data) < BROADCAST_BYTES or spark_context(dataset) is None:
         yield data
         return
     broadcast = dataset.sparkSession.sparkContext.broadcast(data)
@@ -116,17 +117,6 @@ def shipped(dataset: DataFrame, data: bytes) -> Iterator[Any]:
         yield broadcast
     finally:
         broadcast.unpersist()
-
-
-def shipped_value(data: Any) -> bytes:
-    return data if isinstance(data, bytes) else data.value
-
-
-def _has_rdd(dataset: DataFrame) -> bool:
-    try:
-        return hasattr(dataset, "rdd") and dataset.sparkSession.sparkContext is not None
-    except Exception:  # Spark Connect: no SparkContext
-        return False
 
 
 def _tree_levels(states: DataFrame, n: int | None, depth: int) -> DataFrame:
@@ -141,7 +131,7 @@ def _tree_levels(states: DataFrame, n: int | None, depth: int) -> DataFrame:
     return states
 
 
-def _collect_arrow(df: DataFrame) -> pa.Table:
+def collect_arrow(df: DataFrame) -> pa.Table:
     """toArrow(), re-raising a worker's invalid-input error as a plain ValueError."""
     try:
         return df.toArrow()

@@ -26,8 +26,10 @@ from pyspark.ml.stat import Summarizer
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.spark.fold import _has_rdd
-from sagespark.streaming import ExactCovariance, Moments
+from sagespark.spark.features import require_column
+from sagespark.spark.fold import collect_arrow
+from sagespark.spark.session import spark_context
+from sagespark.streaming import ExactCovariance, Moments, QuantileSketches
 
 _METRICS = ("count", "mean", "variance", "min", "max", "numNonZeros")
 
@@ -86,7 +88,7 @@ def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Seq
     Summarizer gives the count n, the mean, the unbiased variance (Welford's centred
     sums inside, so M2 = variance (n - 1) carries no cancellation), min, max and the
     non-zero counts: all of Moments for unit weights (W = sum w^2 = n)."""
-    if not _has_rdd(dataset):  # Spark Connect: MLlib's Summarizer needs the classic JVM session
+    if spark_context(dataset) is None:  # Spark Connect: MLlib's Summarizer needs the classic JVM session
         return None
     summarized, invalid = _summarizer_input(dataset, features_col, features_cols, n_features)
     summary = Summarizer.metrics(*_METRICS).summary(summarized)
@@ -145,7 +147,7 @@ def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequenc
     s = sum (x - K), S = sum (x - K)(x - K)^T, mean = K + s / n and the centred scatter
     M2 = S - s s^T / n."""
     d = n_features
-    if d > SQL_SCATTER_MAX_FEATURES or not _has_rdd(dataset):
+    if d > SQL_SCATTER_MAX_FEATURES or spark_context(dataset) is None:
         return None
     values, valid = value_columns(dataset, features_col, features_cols, d)
     first = dataset.select(F.array(*values).alias("x"), valid.alias("valid")).first()
@@ -173,3 +175,24 @@ def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequenc
     state.mean = shift + s / n
     state.scatter = products_matrix - np.outer(s, s) / n
     return state
+
+
+def sql_sketches(dataset: DataFrame, columns: list[str], k: int) -> tuple[QuantileSketches, int]:
+    """One KLL sketch per numeric column from Spark SQL's native aggregate (one job),
+    ignoring null and NaN as DataFrame.approxQuantile does; also the row count."""
+    for name in columns:
+        require_column(dataset, name)
+    aggregates = [F.count(F.lit(1)).alias("rows")]
+    for j, name in enumerate(columns):
+        value = F.col(name).cast("double")
+        aggregates.append(_kll_agg(F.when(~F.isnan(value), value), k).alias(f"s{j}"))
+    table = collect_arrow(dataset.agg(*aggregates))
+    sketches = [table.column(f"s{j}")[0].as_py() for j in range(len(columns))]
+    empty = [columns[j] for j, s in enumerate(sketches) if s is None]
+    if empty:
+        raise ValueError(f"no non-null, non-NaN values in column(s) {empty}")
+    return QuantileSketches.from_sql_sketches(sketches, k), int(table.column("rows")[0].as_py())
+
+
+def _kll_agg(value: Column, k: int) -> Column:
+    return F.call_function("kll_sketch_agg_double", value, F.lit(int(k)))

@@ -19,7 +19,7 @@ from pyspark.ml import Estimator, Model
 from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
-from sagespark.spark.fold import FoldResult, _collect_arrow, fold_dataset, shipped, shipped_value
+from sagespark.spark.fold import FoldResult, collect_arrow, fold_dataset, shipped
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.progress import (
     FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description, record_pass,
@@ -27,6 +27,7 @@ from sagespark.spark.progress import (
 from sagespark.spark.tuning import SharedPassIterator
 from sagespark.streaming import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec, decode
+from sagespark.udfs.fold import partition_start_state
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, cou
     rows are left to the pass to report or skip. The SGD learners normalize from it."""
     if count < 1:
         raise ValueError(f"numPointForScaler must be > 0, got {count}")
-    table = _collect_arrow(rows.select(*columns).limit(count))
+    table = collect_arrow(rows.select(*columns).limit(count))
     if table.num_rows == 0:
         raise ValueError("the dataset is empty: there are no rows to fit")
     arrays = {name: table.column(name).combine_chunks() for name in spec.fields}
@@ -267,13 +268,6 @@ def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, cou
     if len(decoded.weights) == 0:
         return None
     return decoded.features, decoded.labels, decoded.weights
-
-
-def partition_start_state(partition: int, start: Any) -> State:
-    """The state a partition's fold starts from in an epoch: the serialized state of the
-    last merge (bytes, or their broadcast: sagespark.spark.fold.shipped), reset for one
-    partition (``for_partition``)."""
-    return state_from_bytes(shipped_value(start)).for_partition(partition)
 
 
 class StateModel(Model, MLReadable, MLWritable):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasHandleInvalid, HasWeightCol
 
-from sagespark.udfs.arrow import HANDLE_INVALID
+from sagespark.spark.features import require_handle_invalid
+
+
+def param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
+    """A family's own Param (declared on the class, as pyspark.ml's shared params are)."""
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
 
 
 class HasFeaturesCols(Params):
@@ -45,9 +50,7 @@ class HasInputParams(HasFeaturesCol, HasFeaturesCols, HasWeightCol, HasHandleInv
         self._setDefault(featuresCol="features", featuresCols=[], handleInvalid="error")
 
     def _input_settings(self) -> tuple[str, list[str], str | None, str]:
-        handle_invalid = self.getHandleInvalid()
-        if handle_invalid not in HANDLE_INVALID:
-            raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID}, got {handle_invalid!r}")
+        handle_invalid = require_handle_invalid(self.getHandleInvalid())
         weight = self.getWeightCol() if self.isDefined(self.weightCol) else None
         return self.getFeaturesCol(), self.getFeaturesCols(), weight or None, handle_invalid
 

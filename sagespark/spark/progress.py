@@ -22,6 +22,8 @@ from typing import Iterator, Mapping
 
 from pyspark.sql import DataFrame
 
+from sagespark.spark.session import spark_context
+
 _DESCRIPTION = "spark.job.description"
 SAMPLE_PHASE, FOLD_PHASE, MERGE_PHASE, FINALIZE_PHASE = "sample", "fold", "merge", "finalize"
 
@@ -85,7 +87,7 @@ def job_description(dataset: DataFrame, description: str | None, record: bool = 
     False: an attempt that may not become the pass, recorded by ``record_pass``)."""
     if description and record:
         record_pass(description)
-    context = _context(dataset) if description else None
+    context = spark_context(dataset) if description else None
     if context is None:
         yield
         return
@@ -95,10 +97,3 @@ def job_description(dataset: DataFrame, description: str | None, record: bool = 
         yield
     finally:
         context.setLocalProperty(_DESCRIPTION, previous)
-
-
-def _context(dataset: DataFrame):
-    try:
-        return dataset.sparkSession.sparkContext
-    except Exception:  # Spark Connect: no SparkContext
-        return None

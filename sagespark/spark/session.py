@@ -19,7 +19,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark import SparkContext
+from pyspark.sql import DataFrame, SparkSession
 
 MIN_JAVA = 17
 _DROPPED_FLAG = "--add-modules=jdk.incubator.vector"
@@ -139,3 +140,12 @@ def _configured(
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder
+
+
+def spark_context(dataset: DataFrame) -> SparkContext | None:
+    """The SparkContext of the classic session behind ``dataset``; None on Spark
+    Connect, which has none (no RDDs, broadcasts or job descriptions there)."""
+    try:
+        return dataset.sparkSession.sparkContext
+    except Exception:  # Spark Connect raises for sparkContext
+        return None

@@ -12,6 +12,7 @@ read back with ``allow_pickle=False``).
 """
 
 from sagespark.streaming.base import State, state_from_bytes
+from sagespark.streaming.column_summary import ColumnSummary
 from sagespark.streaming.fm import FMConfig, FMSolution, FMState
 from sagespark.streaming.kmeans import KMeansSolution, KMeansState
 from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample
@@ -22,7 +23,7 @@ from sagespark.streaming.quantiles import FrugalQuantile, QuantileSketches
 from sagespark.streaming.sampling import ReservoirSample, Sample
 
 __all__ = [
-    "State", "state_from_bytes", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
+    "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
     "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",

@@ -10,8 +10,15 @@ import numpy as np
 
 from sagespark.kernels import Features
 
+AUTO = "auto"  # the value of params whose size or rate the state chooses itself
+
 _REGISTRY: dict[str, type["State"]] = {}
 _KIND_KEY = "__kind__"
+_FORMAT_KEY = "__format__"
+# The byte format's version: written with every state; bytes without it (written before
+# versions were) are format 0, the same layout. A change that old readers would misread
+# raises it, and readers refuse formats newer than theirs instead of misreading them.
+FORMAT_VERSION = 1
 
 
 class State(ABC):
@@ -61,6 +68,12 @@ class State(ABC):
         ``start`` (itself, for states whose partition results are whole)."""
         return self
 
+    @classmethod
+    def new_for_partition(cls, partition: int, **params: Any) -> "State":
+        """An empty state for one partition (``params``: the constructor's). States that
+        draw random numbers take the partition as their stream of seeds."""
+        return cls(**params)
+
     def for_partition(self, partition: int) -> "State":
         """The state one partition's fold starts from when a pass continues from this
         merged state (the multi-pass stages: SGD epochs, k-means epochs)."""
@@ -68,7 +81,7 @@ class State(ABC):
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, **{_KIND_KEY: np.array(self.kind)}, **self.to_arrays())
+        np.savez(buffer, **{_KIND_KEY: np.array(self.kind), _FORMAT_KEY: np.array(FORMAT_VERSION)}, **self.to_arrays())
         return buffer.getvalue()
 
     @classmethod
@@ -79,11 +92,24 @@ class State(ABC):
         return state
 
 
+def new_state(partition: int, kind: str, **params: Any) -> State:
+    """The empty state of a registered ``kind`` for one partition. Estimators hand the
+    fold ``partial(new_state, kind=..., **params)``: picklable, and a Python worker that
+    unpickles it imports the states layer only, never a family module."""
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown state kind {kind!r}")
+    return _REGISTRY[kind].new_for_partition(partition, **params)
+
+
 def state_from_bytes(data: bytes) -> State:
     """Deserialize any registered state; never unpickles."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     kind = str(arrays.pop(_KIND_KEY))
+    version = int(arrays.pop(_FORMAT_KEY, 0))
+    if version > FORMAT_VERSION:
+        raise ValueError(f"a {kind} state in byte format {version}, newer than this sagespark reads "
+                         f"({FORMAT_VERSION}): load it with the sagespark that wrote it or a newer one")  # fmt: skip
     if kind not in _REGISTRY:
         raise ValueError(f"unknown state kind {kind!r}")
     return _REGISTRY[kind].from_arrays(arrays)

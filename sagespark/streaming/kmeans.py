@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features, num_rows, row_slice, take_rows
@@ -37,10 +39,9 @@ from sagespark.kernels.kmeans import (
     ward_compress,
     weighted_lloyd,
 )
-from sagespark.streaming.base import State
+from sagespark.streaming.base import AUTO, State
 
 INIT_METHODS = ("random", "kmeans++")
-AUTO = "auto"
 # SageMaker documents 'auto' without a value; ours: factor 10 (the top of SageMaker's
 # tuning range 4-10) for k <= 40, shrinking so the capacity stays near 400 centers, never
 # below 4 (the bottom of that range). See docs/kmeans.md for the measurement behind it.
@@ -113,6 +114,10 @@ class KMeansState(State):
         self.opened_since_doubling = 0
         self.batches_seen = 0
         self.weight_seen = 0.0
+
+    @classmethod
+    def new_for_partition(cls, partition: int, **params: Any) -> "KMeansState":
+        return cls(stream_id=partition, **params)
 
     # ------------------------------------------------------------------ update
     def update(self, x: Features, weights: np.ndarray | None = None) -> "KMeansState":

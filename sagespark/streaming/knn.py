@@ -38,11 +38,11 @@ from sagespark.kernels.knn import (
     row_scores_offsets,
     unit_rows,
 )
+from sagespark.streaming.base import AUTO
 from sagespark.streaming.kmeans import KMeansState
 from sagespark.streaming.sampling import ReservoirSample
 
 INDEX_TYPES = ("flat", "ivf")
-AUTO = "auto"
 DENSE_SAMPLE_LIMIT_BYTES = 8 << 30
 
 

@@ -305,6 +305,11 @@ class RandomSignSketch(_SketchState):
         self.streams = np.array([[int(seed) % 2**63, int(stream[0]), int(stream[1])]], dtype=np.int64)
         self.batches = 0
 
+    @classmethod
+    def new_for_partition(cls, partition: int, n_features: int, rows: int, seed: int = 0,
+                          generation: int = 0) -> "RandomSignSketch":  # fmt: skip
+        return cls(n_features, rows, seed, (generation, partition))
+
     def update(self, x: Features, weights: np.ndarray | None = None) -> "RandomSignSketch":
         w = self._check_batch(x, weights)
         if len(self.streams) != 1:
@@ -499,16 +504,16 @@ class FrequentDirections(_SketchState):
 
 
 # ------------------------------------------------------------------------ helpers
-def new_pca_state(
-    mode: str, n_features: int, rows: int, seed: int = 0, stream: tuple[int, int] = (0, 0)
-) -> PCAState:
-    """The empty state of an algorithmMode; ``rows`` = k + extra components (sketches)."""
+def pca_state_params(mode: str, n_features: int, rows: int, seed: int = 0, generation: int = 0) -> dict:
+    """``new_state``'s kind and params for the empty state of an algorithmMode (``rows``
+    = k + extra components, for the sketches)."""
     if mode == "regular":
-        return ExactCovariance(n_features)
+        return {"kind": ExactCovariance.kind, "n_features": n_features}
     if mode == "randomized":
-        return RandomSignSketch(n_features, rows, seed, stream)
+        return {"kind": RandomSignSketch.kind, "n_features": n_features, "rows": rows, "seed": seed,
+                "generation": generation}  # fmt: skip
     if mode == "fd":
-        return FrequentDirections(n_features, rows, seed)
+        return {"kind": FrequentDirections.kind, "n_features": n_features, "rows": rows, "seed": seed}
     raise ValueError(f"algorithmMode must be one of {ALGORITHM_MODES}, got {mode!r}")
 
 

@@ -11,6 +11,8 @@ use DataSketches' implementation, whose serialized bytes are the ones Spark SQL'
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from datasketches import kll_doubles_sketch
@@ -245,6 +247,10 @@ class FrugalQuantile(State):
         self.seed, self.stream_id = int(seed) % 2**63, int(stream_id)
         self.count, self.batches_seen = 0, 0
         self.estimate = self.step = self.sign = np.zeros(0)
+
+    @classmethod
+    def new_for_partition(cls, partition: int, **params: Any) -> "FrugalQuantile":
+        return cls(stream_id=partition, **params)
 
     def update(self, x: Features, weights: np.ndarray | None = None) -> "FrugalQuantile":
         _check_unit_weights(weights, "frugal quantiles")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features, take_rows, vstack
@@ -70,6 +72,10 @@ class ReservoirSample(State):
         self.weights = np.zeros(0)
         self.features: Features | None = None
         self.values = np.zeros((0, 0))
+
+    @classmethod
+    def new_for_partition(cls, partition: int, **params: Any) -> "ReservoirSample":
+        return cls(stream_id=partition, **params)
 
     def update(
         self, x: Features, weights: np.ndarray | None = None, values: np.ndarray | None = None

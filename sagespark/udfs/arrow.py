@@ -94,8 +94,8 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
     invalid = null | bad_dim | non_finite
     weights = np.ones(len(values))
     if spec.weight_column:
-        weights = columns[WEIGHT].to_numpy(zero_copy_only=False).astype(np.float64)
-        bad_weight = ~invalid & ~(np.isfinite(weights) & (weights >= 0))
+        weights, bad_weight = row_weights(columns[WEIGHT])
+        bad_weight &= ~invalid
         invalid |= bad_weight
     labels = bad_label = None
     if spec.label_column:
@@ -144,6 +144,16 @@ def _rows_with_non_finite(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return cumulative[relative[1:]] > cumulative[relative[:-1]]
 
 
+BAD_WEIGHT = "have a null, negative, NaN or infinite weight"
+
+
+def row_weights(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(a weight column as float64, the rows whose weight is invalid: null, negative,
+    NaN or infinite; see BAD_WEIGHT)."""
+    weights = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    return weights, np.asarray(column.is_null()) | ~(np.isfinite(weights) & (weights >= 0))
+
+
 def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, labels, bad_label) -> None:
     if null.any():
         column, problem = spec.column, f"{int(null.sum())} row(s) are null"
@@ -162,7 +172,7 @@ def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, la
         )
     else:
         column = spec.weight_column
-        problem = f"{int(invalid.sum())} row(s) have a null, negative, NaN or infinite weight"
+        problem = f"{int(invalid.sum())} row(s) {BAD_WEIGHT}"
     raise InvalidInputError(
         f"column '{column}', partition {partition}: {problem}. "
         "Set handleInvalid='skip' to drop such rows and count them."

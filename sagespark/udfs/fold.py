@@ -7,7 +7,7 @@ row (partition, rows, skipped, state bytes), or nothing when it had no rows at a
 from __future__ import annotations
 
 from functools import reduce
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +21,19 @@ STATE_SCHEMA = "partition int, rows long, skipped long, state binary"
 SUMS_SCHEMA = "sums array<double>"
 
 
-def _partition_id() -> int:
+def shipped_value(data: Any) -> bytes:
+    """Bytes shipped to the tasks by ``sagespark.spark.fold.shipped``: the bytes, or the
+    broadcast's value."""
+    return data if isinstance(data, bytes) else data.value
+
+
+def partition_start_state(partition: int, start: Any) -> State:
+    """The state a partition's fold starts from in a later pass: the serialized state
+    of the last merge (``shipped``), made the start of one partition (``for_partition``)."""
+    return state_from_bytes(shipped_value(start)).for_partition(partition)
+
+
+def partition_id() -> int:
     context = TaskContext.get()
     return context.partitionId() if context is not None else 0
 
@@ -30,7 +42,7 @@ def fold_partition(
     batches: Iterable[pa.RecordBatch], spec: FeatureSpec, new_state: Callable[[int], State]
 ) -> Iterator[pa.RecordBatch]:
     """One state for the whole partition, seeded from the partition index."""
-    partition = _partition_id()
+    partition = partition_id()
     state, rows, skipped = None, 0, 0
     for batch in batches:
         if batch.num_rows == 0:
@@ -84,7 +96,7 @@ def sum_partition(
 ) -> Iterator[pa.RecordBatch]:
     """Sum a per-batch vector ``summarize(features, weights)`` over the partition
     (evaluation passes such as the k-means cost)."""
-    partition = _partition_id()
+    partition = partition_id()
     total = None
     for batch in batches:
         if batch.num_rows == 0:

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from sagespark.streaming.sampling import sampling_keys, top_keys
-from sagespark.udfs.arrow import InvalidInputError
-from sagespark.udfs.fold import _partition_id
+from sagespark.udfs.arrow import BAD_WEIGHT, InvalidInputError, row_weights
+from sagespark.udfs.fold import partition_id
 
 SAMPLE_KEY = "_sagespark_sample_key"
 
@@ -22,21 +22,16 @@ SAMPLE_KEY = "_sagespark_sample_key"
 def _weights(batch: pa.RecordBatch, weight_column: str | None, partition: int) -> np.ndarray:
     if weight_column is None:
         return np.ones(batch.num_rows)
-    column = batch.column(weight_column)
-    w = column.to_numpy(zero_copy_only=False).astype(np.float64)
-    bad = np.asarray(column.is_null()) | ~np.isfinite(w) | (w < 0)
+    w, bad = row_weights(batch.column(weight_column))
     if bad.any():
-        raise InvalidInputError(
-            f"weight column '{weight_column}', partition {partition}: {int(bad.sum())} row(s) have a null, "
-            "negative, NaN or infinite weight"
-        )
+        raise InvalidInputError(f"weight column '{weight_column}', partition {partition}: {int(bad.sum())} row(s) {BAD_WEIGHT}")
     return w
 
 
 def sample_partition(
     batches: Iterable[pa.RecordBatch], n: int, weight_column: str | None, seed: int
 ) -> Iterator[pa.RecordBatch]:
-    partition = _partition_id()
+    partition = partition_id()
     kept, kept_keys, batch_index = None, np.zeros(0), 0
     for batch in batches:
         if batch.num_rows == 0:

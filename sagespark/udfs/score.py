@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from sagespark.kernels import Features
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec, decode, encode_vectors
-from sagespark.udfs.fold import _partition_id
+from sagespark.udfs.fold import partition_id
 
 Scorer = Callable[[Features], dict[str, np.ndarray]]
 
@@ -27,7 +27,7 @@ def score_batches(
 ) -> Iterator[pa.Array]:
     """For each tuple of input arrays (in ``spec.fields`` order), a struct array with one
     field per scorer output."""
-    partition = _partition_id()
+    partition = partition_id()
     for arrays in batches:
         if not isinstance(arrays, (tuple, list)):
             arrays = (arrays,)

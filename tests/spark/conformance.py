@@ -60,6 +60,9 @@ class Case:
     # `tolerance`; stages whose state depends on the stream order (SGD, one-pass k-means,
     # samples, random sketches) on the evaluator's metric within this relative tolerance.
     partitioning_metric_rtol: float | None = None
+    seed_matters: bool = False  # another seed gives another model on this data
+    # where the seed shows when the model does not (default: model_arrays)
+    seed_arrays: Callable[[Any], np.ndarray] | None = None
 
 
 CASES = [
@@ -71,6 +74,8 @@ CASES = [
         grid_param="k",
         grid_values=(2, 3),
         evaluator=lambda: ClusteringEvaluator(),
+        seed_matters=True,  # the state's centers (random openings); the 3 final centers are the same
+        seed_arrays=lambda m: m.state.centers,
     ),
     Case(
         name="StandardScaler",
@@ -106,6 +111,7 @@ CASES = [
         tolerance=1e-9,
         input_param="inputCol",
         partitioning_metric_rtol={"randomized": 0.01}.get(mode),
+        seed_matters=mode == "randomized",  # regular is exact, Frequent Directions deterministic
     )
     for mode in ("regular", "randomized", "fd")
 ]
@@ -135,6 +141,7 @@ _LINEAR = dict(numModels=4, miniBatchSize=40, epochs=2, learningRate=0.01, seed=
 CASES += [
     Case(
         name="LinearLearnerClassifier-binary",
+        seed_matters=True,
         make=lambda **kw: LinearLearnerClassifier(**_LINEAR, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=9),
         labels=_binary_labels,
@@ -146,6 +153,7 @@ CASES += [
     ),
     Case(
         name="LinearLearnerClassifier-multiclass",
+        seed_matters=True,
         make=lambda **kw: LinearLearnerClassifier(**_LINEAR, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=10),
         labels=_three_classes,
@@ -157,6 +165,7 @@ CASES += [
     ),
     Case(
         name="LinearLearnerRegressor-sgd",
+        seed_matters=True,
         make=lambda **kw: LinearLearnerRegressor(**_LINEAR, solver="sgd", **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=11),
         labels=_linear_target,
@@ -188,6 +197,7 @@ _FM = dict(factorSize=3, miniBatchSize=40, stepSize=0.02, seed=3)
 CASES += [
     Case(
         name="FMClassifier",
+        seed_matters=True,
         make=lambda **kw: FMClassifier(**_FM, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=13),
         labels=_binary_labels,
@@ -199,6 +209,7 @@ CASES += [
     ),
     Case(
         name="FMRegressor",
+        seed_matters=True,
         make=lambda **kw: FMRegressor(**_FM, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=14),
         labels=_linear_target,
@@ -219,6 +230,7 @@ def _knn_arrays(model) -> np.ndarray:
 CASES += [
     Case(
         name="KNNClassifier",
+        seed_matters=True,
         make=lambda **kw: KNNClassifier(k=5, sampleSize=150, seed=3, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=15),
         labels=_three_classes,
@@ -231,6 +243,7 @@ CASES += [
     ),
     Case(
         name="KNNRegressor-ivf",
+        seed_matters=True,
         make=lambda **kw: KNNRegressor(k=5, sampleSize=150, indexType="ivf", seed=3, **kw),
         data=lambda: blobs(400, d=4, centers=3, seed=16),
         labels=_linear_target,

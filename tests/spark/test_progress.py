@@ -46,8 +46,8 @@ def collects(spark, monkeypatch):
 
         return recording
 
-    monkeypatch.setattr(fold, "_collect_arrow", recorder(fold._collect_arrow, True))
-    monkeypatch.setattr(onepass, "_collect_arrow", recorder(onepass._collect_arrow, False))
+    monkeypatch.setattr(fold, "collect_arrow", recorder(fold.collect_arrow, True))
+    monkeypatch.setattr(onepass, "collect_arrow", recorder(onepass.collect_arrow, False))
     for module, name in JVM_STATES:  # a pass served by Spark's own aggregates (jvm_states)
         monkeypatch.setattr(module, name, jvm_recorder(getattr(module, name)))
     return seen

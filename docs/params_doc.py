@@ -1,7 +1,7 @@
 """The Params tables of the docs, generated from the stages' own Params so they cannot
 drift from the code: docs/params.md (every stage) and the block each user guide page
 holds for its stages, with the SageMaker hyperparameter each param maps to (read from
-docs/from_sagemaker.md). ``python -m sagespark.spark.params_doc --write`` rewrites them;
+docs/from_sagemaker.md). ``python docs/params_doc.py --write`` rewrites them;
 a test checks that the committed docs equal this output.
 """
 
@@ -29,10 +29,6 @@ def stages() -> list[Params]:
 
 def finalize_params(stage: Params) -> frozenset[str]:
     """The params a fitted model's ``finalize`` can change without reading data."""
-    if type(stage).__name__ == "KMeans":
-        from sagespark.clustering import FINALIZE_PARAMS
-
-        return FINALIZE_PARAMS
     return getattr(stage, "FINALIZE_PARAMS", frozenset())
 
 
@@ -63,7 +59,7 @@ def page() -> str:
     header = [
         "# Params reference",
         "",
-        "Generated from the stages' own Params by `python -m sagespark.spark.params_doc > docs/params.md`;",
+        "Generated from the stages' own Params by `python docs/params_doc.py --write`;",
         "a test fails when this page and the code disagree. *finalize*: the fitted model's",
         "`finalize(...)` can change the param without reading data (and fitMultiple over it",
         "makes one pass). Seeds default to a stable hash of the class name.",
@@ -71,7 +67,7 @@ def page() -> str:
     return "\n\n".join(["\n".join(header)] + [stage_table(stage) for stage in stages()]) + "\n"
 
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parent
 
 # user guide page -> the stages whose params it holds (each as a generated block)
 GUIDE_PAGES = {

@@ -1,0 +1,155 @@
+"""What every State promises (sagespark.streaming.base), checked for every registered
+kind: its bytes round-trip, merge leaves its inputs unchanged, finalize is pure, and for
+the exact states a stream split in two and merged equals the whole stream (both merge
+orders). The approximate states' merges are checked against their error bounds in their
+own test modules. A kind without a case fails the suite."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from sagespark.kernels import CSRMatrix
+from sagespark.streaming import (
+    ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, FrugalQuantile, KMeansState,
+    KNNSample, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
+)  # fmt: skip
+from sagespark.streaming.base import _REGISTRY, State, state_from_bytes
+from sagespark.streaming.linear import Normalization, TrainingConfig, packed_hyperparameters
+
+D = 4
+
+
+def _linear_learner(stream: int) -> LinearLearnerState:
+    config = TrainingConfig("binary_classifier", "logistic", 1.0, 1, "adam", 0.9, 0.999, 1e-8, 50, True, 20, 0.9,
+                            1e-5, 0.0, False, 7)  # fmt: skip
+    norm = Normalization(np.zeros(D), np.ones(D), False, 0.0, 1.0, np.ones(2))
+    lrs, wds, l1s = packed_hyperparameters(2, 0.05, 0.0, 0.0)
+    return LinearLearnerState(config, norm, lrs, wds, l1s, np.zeros((D, 2)), np.zeros(2)).for_partition(stream)
+
+
+def _fm(stream: int) -> FMState:
+    config = FMConfig(predictor="binary_classifier", factors=2, optimizer="adam", mini_batch_size=10, beta1=0.9,
+                      beta2=0.999, eps=1e-8, bias_lr=0.05, linear_lr=0.02, factors_lr=0.02, bias_wd=0.0,
+                      linear_wd=1e-3, factors_wd=1e-3)  # fmt: skip
+    rng = np.random.default_rng(0)
+    return FMState(config, 0.1, np.zeros(D), rng.normal(size=(D, 2)) * 0.1).for_partition(stream)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    new: Callable[[int], State]  # stream (partition) index -> an empty state
+    finalize: Callable[[State], Any]
+    labels: bool = False  # update takes labels
+    weighted: bool = True  # update takes row weights other than 1
+    exact: bool = False  # split-and-merged equals whole
+    # what must not change (default: the state's arrays); KLL sketches sort their
+    # buffers when queried, which changes their bytes but not the items they hold
+    view: Callable[[State], Any] = lambda state: state.to_arrays()
+
+
+CASES: dict[str, Case] = {
+    "moments": Case(lambda s: Moments(), lambda st: st.finalize(), exact=True),
+    "pca_regular": Case(lambda s: ExactCovariance(D), lambda st: st.finalize(2), exact=True),
+    "pca_randomized": Case(lambda s: RandomSignSketch(D, 6, seed=3, stream=(0, s)), lambda st: st.finalize(2)),
+    "pca_fd": Case(lambda s: FrequentDirections(D, 3, seed=3), lambda st: st.finalize(2)),
+    "linear_exact": Case(lambda s: ExactLeastSquares(D), lambda st: st.finalize((0.0, 0.1)), labels=True, exact=True),
+    "linear_learner": Case(_linear_learner, lambda st: st.finalize(), labels=True),
+    "factorization_machine": Case(_fm, lambda st: st.finalize(), labels=True),
+    "kmeans": Case(lambda s: KMeansState(3, seed=1, mini_batch_size=40, stream_id=s), lambda st: st.finalize(3)),
+    "reservoir_sample": Case(lambda s: ReservoirSample(30, seed=1, stream_id=s), lambda st: st.finalize()),
+    "knn_sample": Case(lambda s: KNNSample(30, 1, s), lambda st: st.finalize(), labels=True),
+    "quantile_sketches": Case(lambda s: QuantileSketches(200), lambda st: st.finalize([0.1, 0.5, 0.9]), weighted=False,
+                              view=lambda st: (st.counts(), st.copy().finalize(np.linspace(0, 1, 101)))),
+    "frugal_quantile": Case(lambda s: FrugalQuantile(0.5, seed=2, stream_id=s), lambda st: st.finalize(),
+                            weighted=False),
+    "column_summary": Case(lambda s: ColumnSummary(200), lambda st: st.finalize()),
+}
+
+
+def data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, D)) + np.arange(D)
+    return x, (x[:, 0] + rng.normal(size=n) > 0).astype(np.float64), rng.random(n) + 0.5
+
+
+def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
+    case, (x, y, w) = CASES[kind], data(0)
+    state = case.new(stream)
+    x1 = x[:, :1] if kind == "frugal_quantile" else x  # one value per row
+    for start in range(0, len(x1[rows]), 25):  # several batches
+        batch = slice(start, start + 25)
+        args = (x1[rows][batch], w[rows][batch] if case.weighted else None)
+        state.update(*args, labels=y[rows][batch]) if case.labels else state.update(*args)
+    return state
+
+
+def arrays_of(value: Any) -> list[np.ndarray]:
+    """Every number in a finalize result or a state's arrays, as numpy arrays in order."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, CSRMatrix):
+        return [value.indptr, value.indices, value.data]
+    if isinstance(value, (bool, int, float, np.number, str)) or value is None:
+        return [np.asarray(str(value) if value is None else value)]
+    if dataclasses.is_dataclass(value):
+        return [a for f in dataclasses.fields(value) for a in arrays_of(getattr(value, f.name))]
+    if isinstance(value, dict):
+        return [a for key in sorted(value) for a in arrays_of(value[key])]
+    if isinstance(value, (tuple, list)):
+        return [a for item in value for a in arrays_of(item)]
+    return arrays_of(vars(value))
+
+
+def assert_same(a: Any, b: Any, rtol: float = 0.0) -> None:
+    left, right = arrays_of(a), arrays_of(b)
+    assert len(left) == len(right)
+    for p, q in zip(left, right):
+        if rtol and np.issubdtype(np.asarray(p).dtype, np.floating):
+            np.testing.assert_allclose(p, q, rtol=rtol, atol=rtol)
+        else:
+            np.testing.assert_array_equal(p, q)
+
+
+def test_every_registered_state_has_a_case():
+    assert set(CASES) == set(_REGISTRY), set(CASES) ^ set(_REGISTRY)
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_bytes_round_trip_keeps_the_state_and_its_model(kind):
+    state = fed(kind, 0)
+    back = state_from_bytes(state.to_bytes())
+    assert type(back) is type(state) and back.kind == kind
+    assert_same(back.to_arrays(), state.to_arrays())
+    assert_same(CASES[kind].finalize(back), CASES[kind].finalize(state))
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_merge_leaves_its_inputs_unchanged(kind):
+    a, b = fed(kind, 0, slice(0, 60)), fed(kind, 1, slice(60, None))
+    view = CASES[kind].view
+    before = (view(a), view(b))
+    merged = a.merge(b)
+    assert type(merged) is type(a)
+    assert_same((view(a), view(b)), before)
+    assert_same(state_from_bytes(merged.to_bytes()).to_arrays(), merged.to_arrays())
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_finalize_is_pure_and_repeatable(kind):
+    state, view = fed(kind, 0), CASES[kind].view
+    before = view(state)
+    first = CASES[kind].finalize(state)
+    assert_same(view(state), before)
+    assert_same(CASES[kind].finalize(state), first)
+
+
+@pytest.mark.parametrize("kind", [kind for kind, case in CASES.items() if case.exact])
+def test_a_split_stream_merged_in_either_order_equals_the_whole(kind):
+    whole = CASES[kind].finalize(fed(kind, 0))
+    a, b = fed(kind, 0, slice(0, 50)), fed(kind, 1, slice(50, None))
+    assert_same(CASES[kind].finalize(a.merge(b)), whole, rtol=1e-10)
+    assert_same(CASES[kind].finalize(b.merge(a)), whole, rtol=1e-10)
