@@ -165,11 +165,11 @@ class OnePassEstimator(Estimator):
                      new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int]:  # fmt: skip
         """(state, rows, skipped) of ``passes`` folds, each after the first started from
         the one before (``partition_start_state``)."""
-        result = fold_pass(self, dataset, columns, spec, new_state, 1, passes, clock, self._aggregation_depth(),
-                           self._state_bytes(spec))  # fmt: skip
-        for number in range(2, passes + 1):
-            result = fold_pass(self, dataset, columns, spec, result.state, number, passes, clock,
-                               self._aggregation_depth(), self._state_bytes(spec))  # fmt: skip
+        start: State | Callable[[int], State] = new_state
+        for number in range(1, passes + 1):
+            result = fold_pass(self, dataset, columns, spec, start, number, passes, clock, self._aggregation_depth(),
+                               self._state_bytes(spec))  # fmt: skip
+            start = result.state
         return result.state, result.rows, result.skipped
 
     def _model(self, result: PassResult) -> "StateModel":

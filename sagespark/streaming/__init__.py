@@ -19,12 +19,12 @@ from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample
 from sagespark.streaming.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
 from sagespark.streaming.moments import Moments, MomentsSummary
 from sagespark.streaming.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
-from sagespark.streaming.quantiles import FrugalQuantile, QuantileSketches
+from sagespark.streaming.quantiles import QuantileSketches
 from sagespark.streaming.sampling import ReservoirSample, Sample
 
 __all__ = [
     "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
-    "QuantileSketches", "FrugalQuantile", "ReservoirSample", "Sample", "PCAState", "PCASolution",
+    "QuantileSketches", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
 ]  # fmt: skip

@@ -6,7 +6,10 @@ own test modules. A kind without a case fails the suite."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -14,10 +17,10 @@ import pytest
 
 from sagespark.kernels import CSRMatrix
 from sagespark.streaming import (
-    ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, FrugalQuantile, KMeansState,
+    ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
     KNNSample, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
 )  # fmt: skip
-from sagespark.streaming.base import _REGISTRY, State, state_from_bytes
+from sagespark.streaming.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
 from sagespark.streaming.linear import Normalization, TrainingConfig, packed_hyperparameters
 
 D = 4
@@ -64,8 +67,6 @@ CASES: dict[str, Case] = {
     "knn_sample": Case(lambda s: KNNSample(30, 1, s), lambda st: st.finalize(), labels=True),
     "quantile_sketches": Case(lambda s: QuantileSketches(200), lambda st: st.finalize([0.1, 0.5, 0.9]), weighted=False,
                               view=lambda st: (st.counts(), st.copy().finalize(np.linspace(0, 1, 101)))),
-    "frugal_quantile": Case(lambda s: FrugalQuantile(0.5, seed=2, stream_id=s), lambda st: st.finalize(),
-                            weighted=False),
     "column_summary": Case(lambda s: ColumnSummary(200), lambda st: st.finalize()),
 }
 
@@ -79,10 +80,9 @@ def data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
     case, (x, y, w) = CASES[kind], data(0)
     state = case.new(stream)
-    x1 = x[:, :1] if kind == "frugal_quantile" else x  # one value per row
-    for start in range(0, len(x1[rows]), 25):  # several batches
+    for start in range(0, len(x[rows]), 25):  # several batches
         batch = slice(start, start + 25)
-        args = (x1[rows][batch], w[rows][batch] if case.weighted else None)
+        args = (x[rows][batch], w[rows][batch] if case.weighted else None)
         state.update(*args, labels=y[rows][batch]) if case.labels else state.update(*args)
     return state
 
@@ -153,3 +153,40 @@ def test_a_split_stream_merged_in_either_order_equals_the_whole(kind):
     a, b = fed(kind, 0, slice(0, 50)), fed(kind, 1, slice(50, None))
     assert_same(CASES[kind].finalize(a.merge(b)), whole, rtol=1e-10)
     assert_same(CASES[kind].finalize(b.merge(a)), whole, rtol=1e-10)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def golden_record(kind: str) -> dict:
+    """A fed state's bytes (base64 text, so the fixture is not a binary file) and what
+    it finalized to when it was written."""
+    state = fed(kind, 0)
+    return {"kind": kind, "format": FORMAT_VERSION, "bytes": base64.b64encode(state.to_bytes()).decode(),
+            "finalize": [a.tolist() for a in arrays_of(CASES[kind].finalize(state))]}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_golden_bytes_written_by_an_earlier_version_still_load_and_finalize_the_same(kind):
+    """tests/streaming/golden/<kind>.json holds bytes written when the file was made
+    (`python -m tests.streaming.test_state_conformance` writes missing ones): a change
+    that reads them differently, or finalizes them differently, fails here."""
+    record = json.loads((GOLDEN / f"{kind}.json").read_text())
+    state = state_from_bytes(base64.b64decode(record["bytes"]))
+    assert state.kind == kind
+    found = arrays_of(CASES[kind].finalize(state))
+    assert len(found) == len(record["finalize"])
+    for value, expected in zip(found, record["finalize"]):
+        if np.asarray(value).dtype.kind in "US":
+            assert np.asarray(value).tolist() == expected
+        else:
+            np.testing.assert_allclose(np.asarray(value, dtype=np.float64), np.asarray(expected, dtype=np.float64),
+                                       rtol=1e-12, atol=1e-12)  # fmt: skip
+
+
+if __name__ == "__main__":
+    GOLDEN.mkdir(exist_ok=True)
+    for name in CASES:
+        path = GOLDEN / f"{name}.json"
+        if not path.exists():
+            path.write_text(json.dumps(golden_record(name)) + "\n")

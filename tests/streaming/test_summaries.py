@@ -1,4 +1,4 @@
-"""Moments, QuantileSketches, ReservoirSample and FrugalQuantile against exact
+"""Moments, QuantileSketches and ReservoirSample against exact
 computation (no JVM): split streams, merge order, sparse input, stated error bounds."""
 
 from functools import reduce
@@ -9,7 +9,7 @@ from datasketches import kll_doubles_sketch
 from scipy import stats
 
 from sagespark.kernels import CSRMatrix, vstack
-from sagespark.streaming import FrugalQuantile, Moments, QuantileSketches, ReservoirSample, state_from_bytes
+from sagespark.streaming import Moments, QuantileSketches, ReservoirSample, state_from_bytes
 from sagespark.streaming.quantiles import k_for_rank_error, rank_error
 
 
@@ -168,24 +168,3 @@ def test_reservoir_never_samples_zero_weights():
     w = np.r_[np.zeros(7), np.ones(3)]
     sample = ReservoirSample(5, seed=2).update(x, w).finalize()
     assert sorted(sample.features[:, 0]) == [7.0, 8.0, 9.0]
-
-
-@pytest.mark.parametrize("variant", ["1U", "2U"])
-def test_frugal_quantile_approaches_the_true_quantile(variant):
-    rng = np.random.default_rng(7)
-    x = rng.integers(0, 1000, (200_000, 2)).astype(float)  # uniform on 0..999
-    state = FrugalQuantile(q=0.9, unit=1.0, variant=variant, seed=3)
-    for part in np.array_split(x, 20):
-        state.update(part)
-    estimate = state.finalize()
-    # true 0.9-quantile is 899; the paper reports within a few % of the range after 1e5 items
-    np.testing.assert_allclose(estimate, 899, atol=30)
-    merged = state.merge(FrugalQuantile(q=0.9, variant=variant, seed=4).update(x[:1000]))
-    assert merged.count == 201_000
-
-
-def test_frugal_quantile_rejects_bad_parameters():
-    with pytest.raises(ValueError, match=r"q must be in \(0, 1\)"):
-        FrugalQuantile(q=1.0)
-    with pytest.raises(ValueError, match="variant must be one of"):
-        FrugalQuantile(variant="3U")
