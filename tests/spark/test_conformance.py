@@ -17,6 +17,7 @@ from pyspark.ml.tuning import CrossValidator, CrossValidatorModel, ParamGridBuil
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, LongType, StructField, StructType
 
+from sagespark.spark.session import spark_context
 from tests.spark.conformance import every_case, every_stage
 
 
@@ -168,7 +169,7 @@ def test_every_input_layout_gives_the_same_model(case, data):
 def test_empty_partitions(case, data):
     df, _ = data
     half = df.where(F.col("id") < df.count() // 2).repartition(8, F.col("id") % 2)
-    assert half.rdd.glom().map(len).collect().count(0) >= 6
+    assert 8 - half.select(F.spark_partition_id().alias("p")).distinct().count() >= 6  # empty partitions (Connect too)
     model = case.make().fit(half)
     assert model.summary.numRows == half.count()
 
@@ -237,6 +238,10 @@ def test_another_partitioning_within_the_stated_tolerance(case, data):
     df, _ = data
     other = df.repartition(7, "id").cache()
     first, second = default_fit(case, df), case.make().fit(other)
+    if spark_context(df) is None and case.make().hasParam("numLearners"):
+        # Connect cannot read the default parallelism, so numLearners='auto' keeps the
+        # partitioning; setting it gives the classic behaviour (docs/reliability.md)
+        first, second = (case.make(numLearners=2).fit(frame) for frame in (df, other))
     if case.partitioning_metric_rtol is None:
         np.testing.assert_allclose(case.model_arrays(second), case.model_arrays(first), rtol=1e-9, atol=case.tolerance)
         return
