@@ -254,8 +254,10 @@ class KMeansModel(StateModel, _KMeansParams):
 
     @property
     def _solution(self) -> KMeansSolution:
-        key = tuple(self.getOrDefault(name) for name in _SOLUTION_PARAMS)
-        return self._finalize_cached(key, lambda: self._finalize_state(self._state))
+        return self._finalize_cached(self._solution_key(), lambda: self._finalize_state(self._state))
+
+    def _solution_key(self) -> tuple:
+        return tuple(self.getOrDefault(name) for name in _SOLUTION_PARAMS)
 
     # ------------------------------------------------------------- inspection
     def clusterCenters(self) -> list[np.ndarray]:
@@ -342,8 +344,8 @@ class KMeansModel(StateModel, _KMeansParams):
 
     def _loaded(self) -> None:
         """The saved centers serve the loaded params (no finalize on load)."""
-        key = tuple(self.getOrDefault(name) for name in _SOLUTION_PARAMS)
-        self._cached_solution = (key, self.__dict__.pop("_saved_solution"))
+        saved = self.__dict__.pop("_saved_solution")
+        self._finalize_cached(self._solution_key(), lambda: saved)
 
 
 # what finalize reads: a change of any of these finalizes again

@@ -52,10 +52,9 @@ class _VectorInputParams(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleIn
         self._setDefault(inputCol="features", featuresCols=[], handleInvalid="error")
 
     def _vector_input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
-        require_handle_invalid(self.getHandleInvalid())
         return feature_spec(
-            dataset, self.getInputCol(), self.getFeaturesCols(), self._weight_column(), self.getHandleInvalid(),
-            n_features,
+            dataset, self.getInputCol(), self.getFeaturesCols(), self._weight_column(),
+            require_handle_invalid(self.getHandleInvalid()), n_features,
         )  # fmt: skip
 
     def _weight_column(self) -> str | None:

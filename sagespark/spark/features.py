@@ -72,15 +72,18 @@ def infer_num_features(dataset: DataFrame, features_col: str, is_vector: bool) -
     if is_vector and (size := attribute_size(dataset.schema[features_col])) is not None:
         return size
     column = F.col(features_col)
-    if is_vector:
-        raw = F.unwrap_udt(column)
-        size = F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
-    else:
-        size = F.size(column)
+    size = vector_size(column) if is_vector else F.size(column)
     row = dataset.where(column.isNotNull()).select(size.alias("d")).first()
     if row is None:
         raise ValueError("the dataset has no rows with features")
     return int(row["d"])
+
+
+def vector_size(column: Column) -> Column:
+    """A vector row's dimension: the size field of a sparse row, the values' length of
+    a dense one (read from the stored struct, without deserializing the vector)."""
+    raw = F.unwrap_udt(column)
+    return F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
 
 
 def attribute_size(field: StructField) -> int | None:

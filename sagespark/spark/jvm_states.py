@@ -26,7 +26,7 @@ from pyspark.ml.stat import Summarizer
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.spark.features import require_column
+from sagespark.spark.features import require_column, vector_size
 from sagespark.spark.fold import collect_arrow
 from sagespark.spark.session import spark_context
 from sagespark.streaming import ExactCovariance, Moments, QuantileSketches
@@ -57,9 +57,7 @@ def vector_and_validity(dataset: DataFrame, features_col: str, features_cols: Se
         return array_to_vector(F.array(*columns)), valid
     column = F.col(features_col)
     if isinstance(dataset.schema[features_col].dataType, VectorUDT):
-        raw = F.unwrap_udt(column)
-        size = F.when(raw.getField("type") == 0, raw.getField("size")).otherwise(F.size(raw.getField("values")))
-        return column, F.coalesce(column.isNotNull() & (size == n_features), F.lit(False))
+        return column, F.coalesce(column.isNotNull() & (vector_size(column) == n_features), F.lit(False))
     values, valid = _array_and_validity(column, n_features)
     return array_to_vector(values), valid
 

@@ -287,6 +287,10 @@ class StateModel(Model, MLReadable, MLWritable):
     def _finalized(self) -> "StateModel":
         return self
 
+    def _loaded(self) -> None:
+        """Called once a loaded model has its params (ArraysModelReader): a model that
+        saved derived results beside its state takes them back here."""
+
     def _finalize_cached(self, key: tuple, finalize: Callable[[], Any]) -> Any:
         """``finalize()`` computed once per ``key`` (the finalize-time param values),
         so properties can read the solution freely."""

@@ -128,6 +128,5 @@ class ArraysModelReader(MLReader):
             raise ValueError(f"{path} lacks {missing.args[0]!r}, which a {self.cls.__name__} saves") from None
         model._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(model, metadata)
-        if hasattr(model, "_loaded"):
-            model._loaded()
+        model._loaded()
         return model
