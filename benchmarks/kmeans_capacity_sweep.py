@@ -4,7 +4,7 @@ relative to scikit-learn for extraCenterFactor values, 500k x 32 blobs, 8 stream
     python benchmarks/kmeans_capacity_sweep.py auto 4 10
 """
 import numpy as np, time, sys
-from sagespark.streaming import KMeansState
+from sagespark.states import KMeansState
 from sagespark.kernels.kmeans import nearest_centers
 from sklearn.cluster import KMeans
 rng = np.random.default_rng(0)

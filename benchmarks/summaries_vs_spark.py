@@ -78,7 +78,7 @@ def main() -> None:
 def time_quantiles(df, names: list[str]) -> None:
     from sagespark.feature import sql_sketches
     from sagespark.stat import approx_quantiles
-    from sagespark.streaming.quantiles import k_for_rank_error
+    from sagespark.states.quantiles import k_for_rank_error
 
     exact = np.sort(np.column_stack([df.select(names).toArrow().column(n).to_numpy() for n in names]), axis=0)
     k = k_for_rank_error(0.002)

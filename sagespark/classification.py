@@ -39,7 +39,7 @@ from sagespark.spark.features import require_numeric
 from sagespark.spark.params import param
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
+from sagespark.states.linear import BINARY_CRITERIA, MULTICLASS_CRITERIA, LinearSolution
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE
 
 

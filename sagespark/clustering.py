@@ -1,6 +1,6 @@
 """Clustering estimators: one-pass, mergeable k-means.
 
-``KMeans`` folds every partition into a :class:`~sagespark.streaming.KMeansState`
+``KMeans`` folds every partition into a :class:`~sagespark.states.KMeansState`
 (a bounded core set of weighted centers), merges the partition states as a tree, and
 finalizes k centers on the driver with weighted k-means++ and Lloyd on the state alone.
 The model keeps the state, so ``model.finalize(k=...)`` gives other k without touching
@@ -29,8 +29,8 @@ from sagespark.spark.onepass import FitSummary, OnePassEstimator, StateModel
 from sagespark.spark.params import HasInputParams, HasMiniBatchSize, auto_or_int, stable_default_seed
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming.base import new_state
-from sagespark.streaming.kmeans import INIT_METHODS, KMeansSolution, KMeansState
+from sagespark.states.base import new_state
+from sagespark.states.kmeans import INIT_METHODS, KMeansSolution, KMeansState
 from sagespark.udfs.arrow import FeatureSpec
 
 __all__ = ["KMeans", "KMeansModel", "KMeansSummary", "KMeansCost"]

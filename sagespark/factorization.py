@@ -1,6 +1,6 @@
 """What FMClassifier (sagespark.classification) and FMRegressor (sagespark.regression)
 share: the params, the epoch loop and the Model base. The algorithm lives in
-sagespark.streaming.fm and sagespark.kernels.fm.
+sagespark.states.fm and sagespark.kernels.fm.
 
 Params follow MLlib's FMClassifier/FMRegressor where the concept is the same
 (factorSize, fitIntercept, fitLinear, regParam, initStd, maxIter, stepSize, solver,
@@ -49,9 +49,9 @@ from sagespark.spark.onepass import (
 from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock
 from sagespark.spark.session import spark_context
-from sagespark.streaming.base import AUTO
-from sagespark.streaming.fm import FMConfig, FMSolution, FMState
-from sagespark.streaming.linear import normalization_from_sample
+from sagespark.states.base import AUTO
+from sagespark.states.fm import FMConfig, FMSolution, FMState
+from sagespark.states.linear import normalization_from_sample
 from sagespark.udfs.arrow import FeatureSpec
 
 TERMS = ("bias", "linear", "factors")

@@ -1,6 +1,6 @@
 """What LinearLearnerClassifier (sagespark.classification) and LinearLearnerRegressor
 (sagespark.regression) share: SageMaker's linear learner params, the epoch loop and
-the Model base. The algorithm lives in sagespark.streaming.linear.
+the Model base. The algorithm lives in sagespark.states.linear.
 
 A fit:
 1. Normalization from the first ``numPointForScaler`` rows (one small ``limit`` job, as
@@ -46,8 +46,8 @@ from sagespark.spark.onepass import (
 )
 from sagespark.spark.params import HasInputParams, param, stable_default_seed
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock, pass_description
-from sagespark.streaming.base import AUTO
-from sagespark.streaming.linear import (
+from sagespark.states.base import AUTO
+from sagespark.states.linear import (
     AUTO_LEARNING_RATE,
     ExactLeastSquares,
     LinearLearnerState,

@@ -1,7 +1,7 @@
 """What KNNClassifier (sagespark.classification) and KNNRegressor
 (sagespark.regression) share: the params, the one-pass sampling fit, and the Model
 that builds the index from the kept sample and searches it in transform. The
-algorithm lives in sagespark.streaming.knn and sagespark.kernels.knn.
+algorithm lives in sagespark.states.knn and sagespark.kernels.knn.
 
 Params follow SageMaker's k-NN (k, sample_size, dimension_reduction_type / _target,
 index_type, index_metric, faiss_index_ivf_nlists) in PySpark's camelCase. Only
@@ -36,8 +36,8 @@ from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
 from sagespark.spark.scoring import add_scores, add_struct_outputs
 from sagespark.spark.session import spark_context
-from sagespark.streaming.base import AUTO, new_state
-from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample, distances, generation_seed
+from sagespark.states.base import AUTO, new_state
+from sagespark.states.knn import IndexConfig, KNNIndex, KNNSample, distances, generation_seed
 from sagespark.udfs.arrow import CLASS_INDEX_LABELS, FeatureSpec, decode
 from sagespark.udfs.fold import partition_id
 from sagespark.udfs.score import outputs_struct

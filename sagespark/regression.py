@@ -29,8 +29,8 @@ from sagespark.neighbors import _KNNEstimator, _KNNModel, _KNNParams
 from sagespark.spark.params import param
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming.base import AUTO
-from sagespark.streaming.linear import ExactLeastSquares, LinearSolution
+from sagespark.states.base import AUTO
+from sagespark.states.linear import ExactLeastSquares, LinearSolution
 
 SOLVERS = ("auto", "sgd", "exact")
 # solver='auto' solves squared loss exactly up to this many features (MLlib's

@@ -23,9 +23,9 @@ from pyspark.sql.types import DoubleType, StructField, StructType
 from sagespark.spark.features import feature_spec, require_column
 from sagespark.spark.fold import fold_dataset
 from sagespark.spark.jvm_states import sql_sketches
-from sagespark.streaming import ColumnSummary, QuantileSketches, state_from_bytes
-from sagespark.streaming.base import new_state
-from sagespark.streaming.quantiles import DEFAULT_K
+from sagespark.states import ColumnSummary, QuantileSketches, state_from_bytes
+from sagespark.states.base import new_state
+from sagespark.states.quantiles import DEFAULT_K
 from sagespark.udfs.sample import SAMPLE_KEY, sample_partition
 
 

@@ -1,6 +1,6 @@
 """PCA in one pass: MLlib's ``PCA`` stage on a mergeable covariance state.
 
-``algorithmMode`` picks the state (sagespark.streaming.pca): 'regular' keeps the exact
+``algorithmMode`` picks the state (sagespark.states.pca): 'regular' keeps the exact
 d x d covariance (SageMaker's regular mode; any k <= d later), 'randomized' SageMaker's
 random-sign sketch and 'fd' a Frequent Directions sketch, both O((k + extra) d) memory
 for inputs MLlib cannot fit (more than 65,535 features, wide sparse vectors).
@@ -33,8 +33,8 @@ from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import stable_default_seed
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming.base import new_state
-from sagespark.streaming.pca import (
+from sagespark.states.base import new_state
+from sagespark.states.pca import (
     ALGORITHM_MODES,
     ExactCovariance,
     PCASolution,
@@ -225,7 +225,7 @@ class PCAModel(StateModel, _PCAParams):
     @property
     def errorBound(self) -> float | None:
         """'fd' only: Delta with ||A^T A - S^T S||_2 <= Delta for the sketched rows A (see
-        sagespark.streaming.pca); None for the other modes."""
+        sagespark.states.pca); None for the other modes."""
         return getattr(self._state, "error_bound", None)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:

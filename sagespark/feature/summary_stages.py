@@ -36,9 +36,9 @@ from sagespark.spark.params import HasFeaturesCols
 from sagespark.spark.persistence import ParamsWritable
 from sagespark.spark.progress import FOLD_PHASE, PhaseClock, job_description, pass_description
 from sagespark.spark.scoring import add_scores
-from sagespark.streaming import Moments, QuantileSketches
-from sagespark.streaming.base import new_state
-from sagespark.streaming.quantiles import k_for_rank_error
+from sagespark.states import Moments, QuantileSketches
+from sagespark.states.base import new_state
+from sagespark.states.quantiles import k_for_rank_error
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
 

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from sagespark.spark.progress import FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description
 from sagespark.spark.session import spark_context
-from sagespark.streaming import State
+from sagespark.states import State
 from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
 from sagespark.udfs.fold import (
     STATE_SCHEMA,

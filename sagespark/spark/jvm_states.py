@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from sagespark.spark.features import require_column, vector_size
 from sagespark.spark.fold import collect_arrow
 from sagespark.spark.session import spark_context
-from sagespark.streaming import ExactCovariance, Moments, QuantileSketches
+from sagespark.states import ExactCovariance, Moments, QuantileSketches
 
 _METRICS = ("count", "mean", "variance", "min", "max", "numNonZeros")
 

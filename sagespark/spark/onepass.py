@@ -25,7 +25,7 @@ from sagespark.spark.progress import (
     FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description, record_pass,
 )  # fmt: skip
 from sagespark.spark.tuning import SharedPassIterator
-from sagespark.streaming import State, state_from_bytes
+from sagespark.states import State, state_from_bytes
 from sagespark.udfs.arrow import FeatureSpec, decode
 from sagespark.udfs.fold import partition_start_state
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark import TaskContext
 
-from sagespark.streaming import State, state_from_bytes
+from sagespark.states import State, state_from_bytes
 from sagespark.udfs import faults
 from sagespark.udfs.arrow import FeatureSpec, decode
 

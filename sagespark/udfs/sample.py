@@ -1,7 +1,7 @@
 """Per-partition weighted reservoir of whole Arrow rows, for ``sagespark.stat.sample``.
 
 Each partition keeps the rows with the n largest A-Res keys (see
-sagespark.streaming.sampling) and emits them with their key; the n largest keys over all
+sagespark.states.sampling) and emits them with their key; the n largest keys over all
 partitions are then the sample of the whole dataset.
 """
 
@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from sagespark.streaming.sampling import sampling_keys, top_keys
+from sagespark.states.sampling import sampling_keys, top_keys
 from sagespark.udfs.arrow import BAD_WEIGHT, InvalidInputError, row_weights
 from sagespark.udfs.fold import partition_id
 

@@ -148,7 +148,7 @@ def test_sparse_high_dimensional_input_trains_without_densifying(spark):
 def test_a_broadcast_start_state_gives_the_fit_that_bytes_in_each_task_give(spark, monkeypatch):
     """Wide states travel to the tasks as a broadcast (sagespark.spark.fold.shipped);
     the fit is the one the start's bytes pickled into every task give. (That partition
-    results of touched rows merge like whole states: tests/streaming/test_touched_rows.py.)"""
+    results of touched rows merge like whole states: tests/states/test_touched_rows.py.)"""
     from contextlib import contextmanager
 
     from sagespark.spark import fold, onepass

@@ -11,7 +11,7 @@ from pyspark.ml.linalg import Vectors
 
 from sagespark.feature import PCA, PCAModel
 from sagespark.kernels import CSRMatrix
-from tests.streaming.test_pca_state import exact_top, low_rank_plus_noise, scatter, sin_principal_angles
+from tests.states.test_pca_state import exact_top, low_rank_plus_noise, scatter, sin_principal_angles
 
 
 @pytest.fixture(scope="module")

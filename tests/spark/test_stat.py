@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from scipy import stats
 
 from sagespark.stat import Summary, approx_quantiles, sample, summarize
-from tests.streaming.test_summaries import exact_rank_error
+from tests.states.test_summaries import exact_rank_error
 
 
 @pytest.fixture(scope="module")

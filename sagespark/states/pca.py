@@ -46,8 +46,8 @@ from sagespark.kernels.linalg import (
     squared_frobenius,
     weighted_column_sums,
 )
-from sagespark.streaming.base import State
-from sagespark.streaming.moments import chan_terms
+from sagespark.states.base import State
+from sagespark.states.moments import chan_terms
 
 ALGORITHM_MODES = ("regular", "randomized", "fd")
 # The exact mode keeps d x d doubles per partition state (and a merge holds three).

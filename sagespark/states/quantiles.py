@@ -14,7 +14,7 @@ import numpy as np
 from datasketches import kll_doubles_sketch
 
 from sagespark.kernels import CSRMatrix, Features
-from sagespark.streaming.base import State
+from sagespark.states.base import State
 
 DEFAULT_K = 200  # DataSketches' and Spark SQL's default
 

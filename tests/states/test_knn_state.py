@@ -12,8 +12,8 @@ from sklearn.neighbors import NearestNeighbors
 
 from sagespark.kernels import CSRMatrix
 from sagespark.kernels.knn import merge_top_k
-from sagespark.streaming import IndexConfig, KNNIndex, KNNSample, state_from_bytes
-from sagespark.streaming.knn import generation_seed
+from sagespark.states import IndexConfig, KNNIndex, KNNSample, state_from_bytes
+from sagespark.states.knn import generation_seed
 from tests.data import blobs
 
 

@@ -15,7 +15,7 @@ what model selection needs, accumulated in the same pass:
   multiclass the weight of correct predictions, for regression squared and absolute
   errors in label units. Threshold calibration and selection read only these.
 
-Merging averages the parameters and optimizer moments as sagespark.streaming.sgd
+Merging averages the parameters and optimizer moments as sagespark.states.sgd
 describes (each feature's weights by the rows that touched it, the intercepts by all
 rows trained) and adds the metrics. ``finalize`` picks a model by a criterion and, for binary
 classifiers, the decision threshold that optimizes it; it never reads data.
@@ -33,9 +33,9 @@ import numpy as np
 from sagespark.kernels import CSRMatrix, Features, row_slice, take_rows
 from sagespark.kernels.linalg import weighted_column_sums
 from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
-from sagespark.streaming.base import State
-from sagespark.streaming.pca import ExactCovariance
-from sagespark.streaming.sgd import (
+from sagespark.states.base import State
+from sagespark.states.pca import ExactCovariance
+from sagespark.states.sgd import (
     CURVE_SLOTS,
     average_parameters,
     config_from_arrays,
@@ -146,7 +146,7 @@ class LinearLearnerState(State):
         self.step = 0
         self.epochs = 0
         self.stream = 0  # seeds the held-out rows: the partition index
-        self.rows: np.ndarray | None = None  # the rows of wt, m1, m2, touches held (sagespark.streaming.sgd)
+        self.rows: np.ndarray | None = None  # the rows of wt, m1, m2, touches held (sagespark.states.sgd)
         self.width = len(self.norm.mu)
         self.reset_metrics()
 
@@ -304,7 +304,7 @@ class LinearLearnerState(State):
         return merged
 
     def partition_result(self) -> "LinearLearnerState":
-        """Only the touched rows of the weights and moments (sagespark.streaming.sgd)."""
+        """Only the touched rows of the weights and moments (sagespark.states.sgd)."""
         return touched_part(self, _ROW_PARAMETERS, _CONSTANTS)
 
     def completed_from(self, start: "LinearLearnerState") -> "LinearLearnerState":
@@ -323,7 +323,7 @@ class LinearLearnerState(State):
 
     def converged_within_pass(self, tolerance: float) -> bool:
         """Whether the best model's progressive loss flattened during the pass
-        (sagespark.streaming.sgd.curve_converged)."""
+        (sagespark.states.sgd.curve_converged)."""
         return curve_converged(self, int(np.argmin(self.train_loss)), tolerance)
 
     def metrics(self, criterion: str, f_beta: float = 1.0, target_recall: float = 0.8,

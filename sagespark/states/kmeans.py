@@ -39,7 +39,7 @@ from sagespark.kernels.kmeans import (
     ward_compress,
     weighted_lloyd,
 )
-from sagespark.streaming.base import AUTO, State
+from sagespark.states.base import AUTO, State
 
 INIT_METHODS = ("random", "kmeans++")
 # SageMaker documents 'auto' without a value; ours: factor 10 (the top of SageMaker's

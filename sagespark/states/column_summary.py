@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from sagespark.kernels import Features
-from sagespark.streaming.base import State
-from sagespark.streaming.moments import Moments, MomentsSummary
-from sagespark.streaming.quantiles import DEFAULT_K, QuantileSketches
+from sagespark.states.base import State
+from sagespark.states.moments import Moments, MomentsSummary
+from sagespark.states.quantiles import DEFAULT_K, QuantileSketches
 
 
 class ColumnSummary(State):

@@ -11,16 +11,16 @@ States serialize to a safe byte format (``to_bytes``: an .npz of plain numeric/s
 read back with ``allow_pickle=False``).
 """
 
-from sagespark.streaming.base import State, state_from_bytes
-from sagespark.streaming.column_summary import ColumnSummary
-from sagespark.streaming.fm import FMConfig, FMSolution, FMState
-from sagespark.streaming.kmeans import KMeansSolution, KMeansState
-from sagespark.streaming.knn import IndexConfig, KNNIndex, KNNSample
-from sagespark.streaming.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
-from sagespark.streaming.moments import Moments, MomentsSummary
-from sagespark.streaming.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
-from sagespark.streaming.quantiles import QuantileSketches
-from sagespark.streaming.sampling import ReservoirSample, Sample
+from sagespark.states.base import State, state_from_bytes
+from sagespark.states.column_summary import ColumnSummary
+from sagespark.states.fm import FMConfig, FMSolution, FMState
+from sagespark.states.kmeans import KMeansSolution, KMeansState
+from sagespark.states.knn import IndexConfig, KNNIndex, KNNSample
+from sagespark.states.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
+from sagespark.states.moments import Moments, MomentsSummary
+from sagespark.states.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
+from sagespark.states.quantiles import QuantileSketches
+from sagespark.states.sampling import ReservoirSample, Sample
 
 __all__ = [
     "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",

@@ -7,8 +7,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from sagespark.kernels import CSRMatrix
-from sagespark.streaming import state_from_bytes
-from sagespark.streaming.linear import (
+from sagespark.states import state_from_bytes
+from sagespark.states.linear import (
     ExactLeastSquares,
     LinearLearnerState,
     Normalization,

@@ -1,4 +1,4 @@
-"""What every State promises (sagespark.streaming.base), checked for every registered
+"""What every State promises (sagespark.states.base), checked for every registered
 kind: its bytes round-trip, merge leaves its inputs unchanged, finalize is pure, and for
 the exact states a stream split in two and merged equals the whole stream (both merge
 orders). The approximate states' merges are checked against their error bounds in their
@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from sagespark.kernels import CSRMatrix
-from sagespark.streaming import (
+from sagespark.states import (
     ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
     KNNSample, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
 )  # fmt: skip
-from sagespark.streaming.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
-from sagespark.streaming.linear import Normalization, TrainingConfig, packed_hyperparameters
+from sagespark.states.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
+from sagespark.states.linear import Normalization, TrainingConfig, packed_hyperparameters
 
 D = 4
 
@@ -168,8 +168,8 @@ def golden_record(kind: str) -> dict:
 
 @pytest.mark.parametrize("kind", CASES)
 def test_golden_bytes_written_by_an_earlier_version_still_load_and_finalize_the_same(kind):
-    """tests/streaming/golden/<kind>.json holds bytes written when the file was made
-    (`python -m tests.streaming.test_state_conformance` writes missing ones): a change
+    """tests/states/golden/<kind>.json holds bytes written when the file was made
+    (`python -m tests.states.test_state_conformance` writes missing ones): a change
     that reads them differently, or finalizes them differently, fails here."""
     record = json.loads((GOLDEN / f"{kind}.json").read_text())
     state = state_from_bytes(base64.b64decode(record["bytes"]))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features, take_rows, vstack
-from sagespark.streaming.base import State
+from sagespark.states.base import State
 
 
 def sampling_keys(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

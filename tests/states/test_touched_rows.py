@@ -1,5 +1,5 @@
 """SGD partition results that hold only their touched rows merge to the same state as
-whole states (sagespark.streaming.sgd), for the linear learner and FMs."""
+whole states (sagespark.states.sgd), for the linear learner and FMs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sagespark.kernels import CSRMatrix
-from sagespark.streaming import FMConfig, FMState, state_from_bytes
-from tests.streaming.test_linear_state import make_state
+from sagespark.states import FMConfig, FMState, state_from_bytes
+from tests.states.test_linear_state import make_state
 
 D = 5_000
 FM_CONFIG = FMConfig(predictor="binary_classifier", factors=3, optimizer="adam", mini_batch_size=10, beta1=0.9,

@@ -7,7 +7,7 @@ the summary need: the training weight that touched each feature and the progress
 loss (every mini-batch is scored before it is trained on, so the mean loss over a pass
 is an out-of-sample estimate that costs no extra pass).
 
-``merge`` averages parameters and moments (sagespark.streaming.sgd): each feature's
+``merge`` averages parameters and moments (sagespark.states.sgd): each feature's
 row (w_j, v_j) by the rows that touched feature j in each state, the bias by all rows
 trained. ``finalize`` is the parameters.
 """
@@ -21,8 +21,8 @@ import numpy as np
 from sagespark.kernels import CSRMatrix, Features, take_rows
 from sagespark.kernels.fm import LOGISTIC, SQUARED, as_csr, fm_scores, fm_train
 from sagespark.kernels.linear import OPTIMIZERS, loss_gradient
-from sagespark.streaming.base import State
-from sagespark.streaming.sgd import (
+from sagespark.states.base import State
+from sagespark.states.sgd import (
     average_parameters,
     config_from_arrays,
     config_to_arrays,
@@ -110,7 +110,7 @@ class FMState(State):
         self.m1, self.m2 = np.zeros_like(self.params), np.zeros_like(self.params)
         self.bias_m1, self.bias_m2 = np.zeros((1, 1)), np.zeros((1, 1))
         self.step, self.epochs, self.stream = 0, 0, 0
-        self.rows: np.ndarray | None = None  # the rows of params, m1, m2, touches held (sagespark.streaming.sgd)
+        self.rows: np.ndarray | None = None  # the rows of params, m1, m2, touches held (sagespark.states.sgd)
         self.width = d
         self.reset_pass()
 
@@ -149,7 +149,7 @@ class FMState(State):
         return self.validation_loss() if self.val_weight > 0 else self.progressive_loss()
 
     def converged_within_pass(self, tolerance: float) -> bool:
-        """Whether the progressive loss flattened during the pass (sagespark.streaming.sgd)."""
+        """Whether the progressive loss flattened during the pass (sagespark.states.sgd)."""
         return curve_converged(self, 0, tolerance)
 
     # ------------------------------------------------------------------ update
@@ -225,7 +225,7 @@ class FMState(State):
         return merged
 
     def partition_result(self) -> "FMState":
-        """Only the touched rows of the parameters and moments (sagespark.streaming.sgd)."""
+        """Only the touched rows of the parameters and moments (sagespark.states.sgd)."""
         return touched_part(self, _ROW_PARAMETERS, _CONSTANTS)
 
     def completed_from(self, start: "FMState") -> "FMState":

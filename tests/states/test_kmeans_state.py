@@ -6,7 +6,7 @@ import pytest
 from sklearn.cluster import KMeans as SkKMeans
 
 from sagespark.kernels import CSRMatrix
-from sagespark.streaming import KMeansState, state_from_bytes
+from sagespark.states import KMeansState, state_from_bytes
 from tests.data import blobs, kmeans_cost
 
 

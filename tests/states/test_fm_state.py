@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sagespark.kernels import CSRMatrix
-from sagespark.streaming import FMConfig, FMState, state_from_bytes
+from sagespark.states import FMConfig, FMState, state_from_bytes
 
 CONFIG = FMConfig(predictor="binary_classifier", factors=3, optimizer="adam", mini_batch_size=10, beta1=0.9,
                   beta2=0.999, eps=1e-8, bias_lr=0.05, linear_lr=0.02, factors_lr=0.02, bias_wd=0.0,
@@ -120,7 +120,7 @@ def test_held_out_rows_are_scored_and_never_trained_on():
     the moment and the parameters equal a state trained on the other rows alone."""
     import dataclasses
 
-    from sagespark.streaming.sgd import held_out_rows
+    from sagespark.states.sgd import held_out_rows
 
     config = dataclasses.replace(CONFIG, holdout_fraction=0.3, seed=5)
     x, y, w = rows(60, 8, [0, 1, 2, 3, 4, 5], seed=6)

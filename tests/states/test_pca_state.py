@@ -1,5 +1,5 @@
 """PCA states against exact numpy linear algebra: the regular state to machine precision,
-the sketches against their stated bounds (sagespark.streaming.pca)."""
+the sketches against their stated bounds (sagespark.states.pca)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sagespark.kernels import CSRMatrix, take_rows
-from sagespark.streaming import ExactCovariance, FrequentDirections, RandomSignSketch, state_from_bytes
-from sagespark.streaming.pca import check_regular_dimension
+from sagespark.states import ExactCovariance, FrequentDirections, RandomSignSketch, state_from_bytes
+from sagespark.states.pca import check_regular_dimension
 
 
 def low_rank_plus_noise(n=3000, d=40, rank=4, noise=0.5, offset=3.0, seed=0):

@@ -9,8 +9,8 @@ from datasketches import kll_doubles_sketch
 from scipy import stats
 
 from sagespark.kernels import CSRMatrix, vstack
-from sagespark.streaming import Moments, QuantileSketches, ReservoirSample, state_from_bytes
-from sagespark.streaming.quantiles import k_for_rank_error, rank_error
+from sagespark.states import Moments, QuantileSketches, ReservoirSample, state_from_bytes
+from sagespark.states.quantiles import k_for_rank_error, rank_error
 
 
 def weighted_reference(x, w):

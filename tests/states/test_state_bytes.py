@@ -1,4 +1,4 @@
-"""The State byte format (sagespark.streaming.base): registry round trips, and bytes that
+"""The State byte format (sagespark.states.base): registry round trips, and bytes that
 name an unknown kind, another kind, or a pickled payload are refused."""
 
 import io
@@ -6,9 +6,9 @@ import io
 import numpy as np
 import pytest
 
-from sagespark.streaming import Moments
-from sagespark.streaming.base import State, state_from_bytes
-from sagespark.streaming.pca import ExactCovariance, PCAState
+from sagespark.states import Moments
+from sagespark.states.base import State, state_from_bytes
+from sagespark.states.pca import ExactCovariance, PCAState
 
 
 def test_round_trip_restores_the_registered_class():
@@ -38,7 +38,7 @@ def test_pickled_payloads_are_never_loaded():
 def test_the_byte_format_is_versioned_and_older_bytes_still_load():
     """Bytes carry their format version; bytes written before versions existed (no
     version key: the same layout) load, and a newer format is refused, not misread."""
-    from sagespark.streaming.base import FORMAT_VERSION
+    from sagespark.states.base import FORMAT_VERSION
 
     state = Moments().update(np.arange(12.0).reshape(4, 3))
     with np.load(io.BytesIO(state.to_bytes())) as npz:

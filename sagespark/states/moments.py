@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features
-from sagespark.streaming.base import State
+from sagespark.states.base import State
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 index finalized from it.
 
 The state (SageMaker's k-NN training) is a weighted reservoir of ``size`` (features,
-label) rows (sagespark.streaming.sampling, A-Res: exact merge). Everything else is
+label) rows (sagespark.states.sampling, A-Res: exact merge). Everything else is
 decided at finalize, from the sample alone, so k, the predictor, the projection, the
 metric and the index can all change after training:
 
@@ -38,9 +38,9 @@ from sagespark.kernels.knn import (
     row_scores_offsets,
     unit_rows,
 )
-from sagespark.streaming.base import AUTO
-from sagespark.streaming.kmeans import KMeansState
-from sagespark.streaming.sampling import ReservoirSample
+from sagespark.states.base import AUTO
+from sagespark.states.kmeans import KMeansState
+from sagespark.states.sampling import ReservoirSample
 
 INDEX_TYPES = ("flat", "ivf")
 DENSE_SAMPLE_LIMIT_BYTES = 8 << 30
