@@ -1,19 +1,13 @@
 """Feature stages whose Models keep a mergeable state.
 
-- StandardScaler (Moments), RobustScaler and QuantileDiscretizer (KLL sketches):
-  ``sagespark.feature.summary_stages``
-- PCA (exact covariance, random-sign sketch or Frequent Directions): ``sagespark.feature.pca``
+- StandardScaler (Moments) and RobustScaler (KLL sketches): sagespark.algorithms.scalers
+- QuantileDiscretizer (KLL sketches): sagespark.algorithms.quantiles
+- PCA (exact covariance, random-sign sketch or Frequent Directions): sagespark.algorithms.pca
 """
 
-from sagespark.feature.pca import PCA, PCAModel
-from sagespark.feature.summary_stages import (
-    QuantileDiscretizer,
-    QuantileDiscretizerModel,
-    RobustScaler,
-    RobustScalerModel,
-    StandardScaler,
-    StandardScalerModel,
-)
+from sagespark.algorithms.pca import PCA, PCAModel
+from sagespark.algorithms.quantiles import QuantileDiscretizer, QuantileDiscretizerModel
+from sagespark.algorithms.scalers import RobustScaler, RobustScalerModel, StandardScaler, StandardScalerModel
 from sagespark.spark.jvm_states import sql_sketches
 
 __all__ = [

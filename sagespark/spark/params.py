@@ -7,9 +7,11 @@ from typing import Any, Callable
 
 import numpy as np
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasFeaturesCol, HasHandleInvalid, HasWeightCol
+from pyspark.ml.param.shared import HasFeaturesCol, HasHandleInvalid, HasInputCol, HasOutputCol, HasWeightCol
+from pyspark.sql import Column, DataFrame
 
-from sagespark.spark.features import require_handle_invalid
+from sagespark.spark.features import feature_spec, require_handle_invalid
+from sagespark.udfs.arrow import FeatureSpec
 
 
 def param(name: str, doc: str, converter: Callable = TypeConverters.identity) -> Param:
@@ -73,3 +75,27 @@ def stable_default_seed(params: Params) -> int:
     hash(class name), which Python randomizes per process (PYTHONHASHSEED), so default
     fits would differ between runs."""
     return zlib.crc32(type(params).__name__.encode())
+
+
+class HasVectorInput(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleInvalid):
+    """inputCol (a vector or numeric-array column) or featuresCols (numeric columns),
+    an outputCol vector, and handleInvalid ('error' or 'skip': skipped rows are not
+    fitted and get a null output)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(inputCol="features", featuresCols=[], handleInvalid="error")
+
+    def _vector_input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
+        return feature_spec(
+            dataset, self.getInputCol(), self.getFeaturesCols(), self._weight_column(),
+            require_handle_invalid(self.getHandleInvalid()), n_features,
+        )  # fmt: skip
+
+    def _weight_column(self) -> str | None:
+        """The row-weight column, for stages that take one."""
+        return None
+
+    def getFeaturesCol(self) -> str:
+        """Alias of inputCol, so the stage reads like sagespark's other stages."""
+        return self.getInputCol()

@@ -64,10 +64,25 @@ def _read_part(path: str, read: Callable[[], Any]) -> Any:
         raise ValueError(f"cannot read {path} (not a complete sagespark model?): {str(exc).splitlines()[0]}") from None
 
 
+def saved_as(module: str, *earlier: str) -> Callable[[type], type]:
+    """Class decorator for a public stage: its path is ``module.<name>`` (where users
+    import it, what its repr and saved models' metadata name), wherever it is defined;
+    a folder saved under one of the ``earlier`` modules (the class's home before a
+    move, still importable there for pyspark's Pipeline reader) loads too."""
+
+    def publish(cls: type) -> type:
+        cls.__module__ = module
+        cls._saved_before = tuple(f"{name}.{cls.__name__}" for name in earlier)
+        return cls
+
+    return publish
+
+
 def check_saved_class(metadata: dict, cls: type, path: str) -> None:
-    """The metadata must name exactly ``cls``: nothing else is ever imported or built."""
+    """The metadata must name exactly ``cls`` (or its path before a move, ``saved_as``):
+    nothing else is ever imported or built."""
     expected, found = f"{cls.__module__}.{cls.__name__}", metadata.get("class")
-    if found != expected:
+    if found != expected and found not in cls.__dict__.get("_saved_before", ()):
         raise ValueError(f"{path} holds a {found!r}, not a {expected!r}; nothing was loaded")
 
 

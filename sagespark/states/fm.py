@@ -15,6 +15,7 @@ trained. ``finalize`` is the parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -288,3 +289,15 @@ def _check_shapes(state: FMState) -> None:
         if getattr(state, name).shape != shape:
             raise ValueError(f"factorization machine state array '{name}' has shape {getattr(state, name).shape}, "
                              f"expected {shape}")  # fmt: skip
+
+
+# What an FM model ships to the workers: the scorer of a batch.
+def fm_outputs(x: Features, outputs: Callable[[np.ndarray], dict[str, np.ndarray]], intercept: float,
+               params: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+    """``outputs(y)`` of the FM scores y of a batch (params = [linear | factors])."""
+    return outputs(fm_scores(x, intercept, params))
+
+
+def fm_prediction(s: np.ndarray) -> dict[str, np.ndarray]:
+    """The regressor's output: the score itself."""
+    return {"prediction": s}

@@ -317,3 +317,16 @@ class KMeansState(State):
 
 def _dense(x: Features) -> np.ndarray:
     return x.to_dense() if isinstance(x, CSRMatrix) else np.array(x, dtype=np.float64)
+
+
+# What a KMeansModel ships to the workers (transform and computeCost): scorers of a batch.
+def kmeans_scores(features: Features, centers: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row: the nearest center's index and the Euclidean distance to it."""
+    labels, d2 = nearest_centers(features, centers)
+    return {"prediction": labels.astype(np.int32), "distance": np.sqrt(d2)}
+
+
+def kmeans_cost_sums(features: Features, weights: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """[sum w D^2(x), sum w] of a batch: the weighted cost against ``centers``."""
+    _, d2 = nearest_centers(features, centers)
+    return np.array([weights @ d2, weights.sum()])

@@ -31,13 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from sagespark.kernels import CSRMatrix, Features, row_slice, take_rows
-from sagespark.kernels.linalg import weighted_column_sums
+from sagespark.kernels.linalg import matmul, weighted_column_sums
 from sagespark.kernels.linear import LOSSES, OPTIMIZERS, loss_gradient, optimizer_step, scores, weight_gradient
 from sagespark.states.base import State
 from sagespark.states.pca import ExactCovariance
 from sagespark.states.sgd import (
     CURVE_SLOTS,
     average_parameters,
+    binary_outputs,
     config_from_arrays,
     config_to_arrays,
     curve_converged,
@@ -712,3 +713,28 @@ def normalization_from_sample(x: Features, y: np.ndarray, w: np.ndarray, predict
         counts = np.bincount(y.astype(np.int64), w, minlength=classes)
         weights = np.where(counts > 0, total / (classes * np.maximum(counts, 1e-300)), 1.0)
     return Normalization(mu, inv_scale, centred, shift, scale, weights)
+
+
+# What a linear learner model ships to the workers: scorers of a batch.
+def linear_scores(x: Features, coefficients: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """x coefficients^T + intercepts (rows x K), CSR rows never densified."""
+    return matmul(x, coefficients.T) + intercepts
+
+
+def linear_classify(x: Features, coefficients: np.ndarray, intercepts: np.ndarray, threshold: float,
+                    binary: bool) -> dict[str, np.ndarray]:  # fmt: skip
+    """Binary: ``binary_outputs`` of the score; multiclass: the K scores, their softmax
+    and the argmax."""
+    s = linear_scores(x, coefficients, intercepts)
+    if binary:
+        return binary_outputs(s[:, 0], threshold)
+    shifted = np.exp(s - s.max(axis=1, keepdims=True))
+    return {
+        "raw": s,
+        "probability": shifted / shifted.sum(axis=1, keepdims=True),
+        "prediction": s.argmax(axis=1).astype(np.float64),
+    }
+
+
+def linear_regress(x: Features, coefficients: np.ndarray, intercept: float) -> dict[str, np.ndarray]:
+    return {"prediction": linear_scores(x, coefficients[None, :], np.array([intercept]))[:, 0]}

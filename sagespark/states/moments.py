@@ -190,3 +190,13 @@ def _sparse_batch(x: CSRMatrix, w: np.ndarray) -> Moments:
     high[has_zero] = np.maximum(high[has_zero], 0.0)
     nnz = np.bincount(cols, values != 0, minlength=d).astype(np.int64)
     return _batch_state(n, w, mean, m2, low, high, nnz)
+
+
+def affine_scores(x: Features, shift: np.ndarray | None, scale: np.ndarray) -> dict[str, Features]:
+    """The scalers' scorer (StandardScaler from Moments, RobustScaler from quantiles):
+    (x - shift) * scale per row; CSR rows stay sparse when there is no shift."""
+    if isinstance(x, CSRMatrix):
+        if shift is None:
+            return {"scaled": CSRMatrix(x.indptr, x.indices, x.data * scale[x.indices], x.n_cols)}
+        x = x.to_dense()
+    return {"scaled": (x - shift) * scale if shift is not None else x * scale}

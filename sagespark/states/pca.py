@@ -551,3 +551,9 @@ def _check_shapes(state: State, **expected: tuple[int, ...]) -> None:
     for name, shape in expected.items():
         if getattr(state, name).shape != shape:
             raise ValueError(f"{state.kind} state array '{name}' has shape {getattr(state, name).shape}, expected {shape}")
+
+
+def pca_project(x: Features, components: np.ndarray, offset: np.ndarray) -> dict[str, np.ndarray]:
+    """A PCAModel's scorer: pc^T (x - mean) = pc^T x - pc^T mean per row, so CSR rows
+    are never densified (``offset`` = pc^T mean, or 0 without mean subtraction)."""
+    return {"projection": matmul(x, components) - offset}

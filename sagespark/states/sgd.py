@@ -247,3 +247,15 @@ def _curve_at(state: Any, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         np.add.at(binned, slots, values)
         coarse.append(binned)
     return tuple(coarse)
+
+
+def binary_outputs(s: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """MLlib's binary columns for scores s: rawPrediction [-s, s], probability
+    [1 - p, p] with p = sigmoid(s), prediction 1 when p >= threshold (the binary
+    learners' scorers: linear learner and FM)."""
+    p = 1.0 / (1.0 + np.exp(-np.clip(s, -700, 700)))
+    return {
+        "raw": np.column_stack([-s, s]),
+        "probability": np.column_stack([1.0 - p, p]),
+        "prediction": (p >= threshold).astype(np.float64),
+    }

@@ -5,9 +5,9 @@ from it for each Python task slot; a worker that raised (an invalid-input error,
 was killed is replaced by a new fork. With
 ``spark.python.daemon.module=sagespark.udfs.daemon`` two costs go away:
 
-- Each fork of the stock daemon imports numpy, pyarrow, numba, sagespark's kernels and,
-  when it unpickles a stage's fold function, the stage's package with pyspark.ml and
-  scipy, and its first numba call starts numba's compiler. This daemon does all that
+- Each fork of the stock daemon imports numpy, pyarrow, numba, sagespark's states and
+  kernels when it unpickles a stage's fold or scoring function, and its first numba
+  call starts numba's compiler. This daemon does all that
   once and every fork inherits it. (With the zip re-reads below, a fresh worker started
   1.9 s later under pyspark's daemon: benchmarks/worker_overhead.py, 2 cores.)
   None of it starts Python threads (the kernels are not ``parallel=True``); OpenBLAS's
@@ -30,14 +30,15 @@ import zipimport
 
 import numpy as np
 
-# The public packages: the stages' fold functions are pickled by reference to them, and
-# they import every worker-side module (sagespark.udfs, the states and the kernels).
+# Everything a task unpickles and runs: the worker layer (folds, scorers' Arrow side,
+# the k-NN search) and the states layer (every state and scorer, on the kernels). The
+# stages' functions are pickled by reference to these modules, never to a family's.
 WORKER_MODULES = (
-    "sagespark.clustering",
-    "sagespark.feature",
-    "sagespark.classification",
-    "sagespark.regression",
-    "sagespark.stat",
+    "sagespark.udfs.fold",
+    "sagespark.udfs.score",
+    "sagespark.udfs.knn",
+    "sagespark.udfs.sample",
+    "sagespark.states",
 )
 
 

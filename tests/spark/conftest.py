@@ -2,13 +2,12 @@
 
 import pytest
 
-from sagespark import linear_learner
-from sagespark.feature import pca, summary_stages
+from sagespark.algorithms import linear, pca, scalers
 from sagespark.spark import onepass
 
-FOLDS = ((onepass, "fold_dataset"), (linear_learner, "fold_dataset"))  # each call is a pass
+FOLDS = ((onepass, "fold_dataset"), (linear, "fold_dataset"))  # each call is a pass
 # each call that returns a state is a pass (None: declined, and the Python pass follows)
-JVM_STATES = ((summary_stages, "summarizer_moments"), (pca, "sql_covariance"))
+JVM_STATES = ((scalers, "summarizer_moments"), (pca, "sql_covariance"))
 
 
 @pytest.fixture

@@ -57,9 +57,9 @@ def saved_arrays(model) -> dict[str, bytes]:
 def test_failed_and_killed_fold_tasks_are_retried_to_the_same_model(spark, case, data, tmp_path, monkeypatch):
     if case.name == "StandardScaler":  # its valid rows go to MLlib's Summarizer (a JVM job Spark retries
         # itself); the Python pass, its path for invalid rows, is the one with fold tasks to hit
-        from sagespark.feature import summary_stages
+        from sagespark.algorithms import scalers
 
-        monkeypatch.setattr(summary_stages, "summarizer_moments", lambda *args: None)
+        monkeypatch.setattr(scalers, "summarizer_moments", lambda *args: None)
     clean = case.make().fit(data)
     with injected(spark, tmp_path):
         retried = case.make().fit(data)

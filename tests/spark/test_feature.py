@@ -11,7 +11,7 @@ from pyspark.ml.linalg import SparseVector, Vectors
 from pyspark.ml.tuning import ParamGridBuilder
 from pyspark.sql import functions as F
 
-from sagespark.feature.summary_stages import QuantileDiscretizer, RobustScaler, StandardScaler
+from sagespark.feature import QuantileDiscretizer, RobustScaler, StandardScaler
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from sagespark.classification import KNNClassificationModel, KNNClassifier
-from sagespark.neighbors import CONNECT_INLINE_INDEX_BYTES, ShippedIndex
+from sagespark.algorithms.knn import CONNECT_INLINE_INDEX_BYTES
 from sagespark.regression import KNNRegressionModel, KNNRegressor
 from tests.data import blobs
 
@@ -190,7 +190,7 @@ def test_the_pickled_transform_carries_a_broadcast_not_the_index(train, queries)
     _, _, df = train
     _, qdf = queries
     model = KNNClassifier(sampleSize=1500).fit(df)
-    shipped = ShippedIndex(model.index, qdf)
+    shipped = model._shipped(model.index, qdf)
     assert model.index.nbytes > 50_000 and len(cloudpickle.dumps(shipped)) < 2_000
     assert shipped.get() is shipped.get()  # decoded once per process
 

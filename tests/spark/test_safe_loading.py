@@ -72,7 +72,7 @@ def test_metadata_naming_another_class_is_refused(copy_of, class_name):
 
 def test_loading_with_the_wrong_class_is_refused(saved):
     with pytest.raises(ValueError, match="holds a 'sagespark.clustering.KMeansModel', not a "
-                                         "'sagespark.feature.pca.PCAModel'"):  # fmt: skip
+                                         "'sagespark.feature.PCAModel'"):  # fmt: skip
         PCAModel.load(str(saved))
 
 

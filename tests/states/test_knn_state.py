@@ -91,7 +91,7 @@ def test_inner_product_index_ranks_by_the_largest_product():
 
 
 def test_ivf_recall_at_the_default_nprobe_on_clustered_data():
-    from sagespark.neighbors import DEFAULT_NPROBE
+    from sagespark.algorithms.knn import DEFAULT_NPROBE
 
     x = blobs(20_000, d=16, centers=20, seed=4)
     queries = blobs(2000, d=16, centers=20, seed=5)

@@ -21,19 +21,21 @@ A fit:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
+from pyspark import keyword_only
+from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.param import TypeConverters
-from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol, HasSeed
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.kernels import Features
-from sagespark.kernels.linalg import matmul
-from sagespark.spark.features import feature_spec
+from sagespark.spark.features import feature_spec, require_numeric
 from sagespark.spark.fold import fold_dataset
 from sagespark.spark.onepass import (
     EpochsModel,
@@ -45,20 +47,26 @@ from sagespark.spark.onepass import (
     train_epochs,
 )
 from sagespark.spark.params import HasInputParams, param, stable_default_seed
+from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock, pass_description
+from sagespark.spark.scoring import add_scores
 from sagespark.states.base import AUTO
 from sagespark.states.linear import (
     AUTO_LEARNING_RATE,
+    BINARY_CRITERIA,
+    MULTICLASS_CRITERIA,
     ExactLeastSquares,
     LinearLearnerState,
     LinearSolution,
     Normalization,
     TrainingConfig,
     initial_weights,
+    linear_classify,
+    linear_regress,
     normalization_from_sample,
     packed_hyperparameters,
 )
-from sagespark.udfs.arrow import HOLDOUT, FeatureSpec
+from sagespark.udfs.arrow import HOLDOUT, VECTOR_ARROW_TYPE, FeatureSpec
 from sagespark.udfs.fold import partition_start_state
 
 DEFAULT_NUM_MODELS = 32
@@ -350,11 +358,6 @@ class _LinearLearnerModel(EpochsModel, _LinearLearnerParams):
         return feature_spec(dataset, features_col, features_cols, None, handle_invalid, self.numFeatures)
 
 
-def linear_scores(x: Features, coefficients: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
-    """x coefficients^T + intercepts (rows x K), CSR rows never densified."""
-    return matmul(x, coefficients.T) + intercepts
-
-
 def packed_model_rows(state: LinearLearnerState, solution: LinearSolution) -> list[dict[str, float]]:
     metrics = solution.metrics
     rows = []
@@ -369,3 +372,353 @@ def packed_model_rows(state: LinearLearnerState, solution: LinearSolution) -> li
             row["mse"] = float(metrics.mse[m])
         rows.append(row)
     return rows
+
+
+# ------------------------------------------------------------ classifier
+def _positive_weight(value: Any) -> str | float:
+    if value == "balanced":
+        return value
+    return TypeConverters.toFloat(value)
+
+
+class _ClassifierParams(_LinearLearnerParams, HasRawPredictionCol, HasProbabilityCol):
+    binaryClassifierModelSelectionCriteria = param(
+        "binaryClassifierModelSelectionCriteria",
+        f"how the binary model and its threshold are chosen: one of {BINARY_CRITERIA}", TypeConverters.toString,
+    )  # fmt: skip
+    multiclassModelSelectionCriteria = param(
+        "multiclassModelSelectionCriteria", f"how the multiclass model is chosen: one of {MULTICLASS_CRITERIA}",
+        TypeConverters.toString,
+    )  # fmt: skip
+    fBeta = param("fBeta", "beta of the f_beta criterion (> 0)", TypeConverters.toFloat)
+    targetRecall = param("targetRecall", "recall for precision_at_target_recall, in (0, 1)", TypeConverters.toFloat)
+    targetPrecision = param("targetPrecision", "precision for recall_at_target_precision, in (0, 1)",
+                             TypeConverters.toFloat)  # fmt: skip
+    margin = param("margin", "margin of the hinge loss (> 0)", TypeConverters.toFloat)
+    positiveExampleWeightMult = param("positiveExampleWeightMult", "training weight of positive rows: a number "
+                                       "> 0 or 'balanced' (negatives / positives in the scaler sample)",
+                                       _positive_weight)  # fmt: skip
+    balanceMulticlassWeights = param("balanceMulticlassWeights", "weight classes by inverse frequency (in the "
+                                      "scaler sample)", TypeConverters.toBoolean)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            binaryClassifierModelSelectionCriteria="accuracy",
+            multiclassModelSelectionCriteria="loss_function", fBeta=1.0, targetRecall=0.8, targetPrecision=0.8,
+            margin=1.0, positiveExampleWeightMult=1.0, balanceMulticlassWeights=False,
+            rawPredictionCol="rawPrediction", probabilityCol="probability",
+        )  # fmt: skip
+
+
+_CLASSIFIER_FINALIZE = frozenset(
+    {"binaryClassifierModelSelectionCriteria", "multiclassModelSelectionCriteria", "fBeta", "targetRecall",
+     "targetPrecision", "predictionCol", "rawPredictionCol", "probabilityCol"}
+)  # fmt: skip
+
+
+@saved_as("sagespark.classification")
+class LinearLearnerClassifier(_LinearLearnerEstimator, _ClassifierParams, DefaultParamsReadable, ParamsWritable):
+    """SageMaker's linear learner for classification: ``numModels`` logistic (or hinge,
+    or softmax) models trained together by mini-batch SGD in as few passes as converge,
+    the best selected and its decision threshold calibrated without another pass.
+
+    >>> clf = LinearLearnerClassifier(labelCol="label")          # doctest: +SKIP
+    >>> model = clf.fit(df)                                      # doctest: +SKIP
+    >>> model.threshold, model.packedModels()[:3]                # doctest: +SKIP
+    >>> model.finalize(criterion="precision_at_target_recall", targetRecall=0.9)  # doctest: +SKIP
+    """
+
+    FINALIZE_PARAMS = _CLASSIFIER_FINALIZE
+    numClasses = param("numClasses", "number of classes (labels 0..numClasses-1); 0: max(label) + 1 from the data "
+                        "(one small aggregation). The model's numClasses says what was used", TypeConverters.toInt)  # fmt: skip
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self._setDefault(numClasses=0)
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "LinearLearnerClassifier":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _predictor(self, num_classes: int) -> str:
+        return "binary_classifier" if num_classes == 2 else "multiclass_classifier"
+
+    def _num_classes(self, dataset: DataFrame) -> int:
+        given = self.getOrDefault(self.numClasses)
+        if given == 1 or given < 0:
+            raise ValueError(f"numClasses must be 0 (infer) or >= 2, got {given}")
+        if given:
+            return given
+        label = self.getLabelCol()
+        require_numeric(dataset, label, "label column")
+        top = dataset.select(F.max(F.col(label).cast("double"))).first()[0]
+        if top is None or not np.isfinite(top):
+            return 2
+        return max(int(top) + 1, 2)
+
+    def _loss_parameter(self, loss: str) -> float:
+        return self.getOrDefault(self.margin) if loss == "hinge_loss" else 0.0
+
+    def _positive_weight(self) -> float | str:
+        return self.getOrDefault(self.positiveExampleWeightMult)
+
+    def _balance_multiclass(self) -> bool:
+        return self.getOrDefault(self.balanceMulticlassWeights)
+
+    def _model_class(self):
+        return LinearLearnerClassificationModel
+
+
+@saved_as("sagespark.classification")
+class LinearLearnerClassificationModel(_LinearLearnerModel, _ClassifierParams):
+    """The selected classifier. ``finalize(criterion=..., targetRecall=...)`` re-selects
+    and re-calibrates from the kept metrics; ``packedModels()`` lists every packed
+    model's hyperparameters and validation metrics."""
+
+    FINALIZE_PARAMS = _CLASSIFIER_FINALIZE
+
+    def finalize(self, criterion: str | None = None, **params: Any) -> "LinearLearnerClassificationModel":
+        """Another selection from the kept state, no data: ``criterion`` sets
+        binaryClassifierModelSelectionCriteria (or the multiclass one)."""
+        if criterion is not None:
+            name = "binaryClassifierModelSelectionCriteria" if self.numClasses == 2 else "multiclassModelSelectionCriteria"
+            params[name] = criterion
+        return super().finalize(**params)
+
+    def _finalized(self) -> "LinearLearnerClassificationModel":
+        self._solution  # validate the selection params now
+        return self
+
+    @property
+    def _solution(self) -> LinearSolution:
+        binary = self.numClasses == 2
+        criterion = self.getOrDefault(
+            self.binaryClassifierModelSelectionCriteria if binary else self.multiclassModelSelectionCriteria
+        )
+        key = (criterion, self.getOrDefault(self.fBeta), self.getOrDefault(self.targetRecall),
+               self.getOrDefault(self.targetPrecision))  # fmt: skip
+        return self._finalize_cached(key, lambda: self._state.finalize(*key))
+
+    @property
+    def numClasses(self) -> int:
+        config = self._state.config
+        return 2 if config.predictor == "binary_classifier" else config.classes
+
+    @property
+    def coefficients(self) -> DenseVector:
+        """Binary: the coefficients on the raw features (MLlib's ``coefficients``)."""
+        if self.numClasses != 2:
+            raise ValueError("coefficients is for binary models; use coefficientMatrix for multiclass")
+        return DenseVector(self._solution.coefficients[0])
+
+    @property
+    def intercept(self) -> float:
+        if self.numClasses != 2:
+            raise ValueError("intercept is for binary models; use interceptVector for multiclass")
+        return float(self._solution.intercepts[0])
+
+    @property
+    def coefficientMatrix(self) -> DenseMatrix:
+        """numClasses x d (1 x d for binary), as MLlib's."""
+        c = self._solution.coefficients
+        return DenseMatrix(c.shape[0], c.shape[1], c.ravel(order="F"))
+
+    @property
+    def interceptVector(self) -> DenseVector:
+        return DenseVector(self._solution.intercepts)
+
+    @property
+    def threshold(self) -> float:
+        """Binary: predict 1 when sigmoid(score) >= threshold (calibrated)."""
+        return self._solution.threshold
+
+    @property
+    def selectedModel(self) -> int:
+        return self._solution.selected
+
+    def packedModels(self) -> list[dict[str, float]]:
+        """Per packed model: hyperparameters and selection metrics ('criterion' is the
+        value of the current selection criterion, larger is better)."""
+        return packed_model_rows(self._state, self._solution)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        solution = self._solution
+        binary = self.numClasses == 2
+        probabilistic = self._state.config.loss != "hinge"
+        scorer = partial(linear_classify, coefficients=solution.coefficients, intercepts=solution.intercepts,
+                         threshold=solution.threshold, binary=binary)  # fmt: skip
+        outputs = {self.getRawPredictionCol(): ("raw", VECTOR_ARROW_TYPE)}
+        if probabilistic and self.getProbabilityCol():
+            outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
+        outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        return add_scores(dataset, self._linear_input(dataset), scorer, outputs)
+
+
+# ------------------------------------------------------------- regressor
+SOLVERS = ("auto", "sgd", "exact")
+# solver='auto' solves squared loss exactly up to this many features (MLlib's
+# LinearRegression 'auto' picks its normal equations up to the same d): the exact sums
+# are one pass of d x d memory and give the least-squares optimum that SGD only
+# approaches (on heavy-tailed targets a noise floor stayed ~1-3% above it in RMSE).
+MAX_EXACT_FEATURES = 4096
+
+
+class _RegressorParams(_LinearLearnerParams):
+    solver = param("solver", "'sgd': SageMaker's packed SGD models; 'exact': exact least squares with an L2 "
+                    "penalty (regParam) from one pass of exact sums (d x d memory); 'auto': exact for squared loss "
+                    f"up to {MAX_EXACT_FEATURES} features (MLlib's rule) unless wd or l1 is set, else sgd",
+                    TypeConverters.toString)  # fmt: skip
+    regParam = param("regParam", "exact solver: L2 penalty r of 1/(2W) sum w (y - x b - c)^2 + r/2 |b|^2 (>= 0)",
+                      TypeConverters.toFloat)  # fmt: skip
+    regParamGrid = param("regParamGrid", "exact solver: candidate regParams; when set, the one with the lowest "
+                          "validation MSE is used", TypeConverters.toListFloat)  # fmt: skip
+    normalizeLabel = param("normalizeLabel", "sgd: standardize the label for training ('auto': yes)",
+                            TypeConverters.toString)  # fmt: skip
+    huberDelta = param("huberDelta", "huber_loss: quadratic within this distance (label units, > 0)",
+                        TypeConverters.toFloat)  # fmt: skip
+    quantile = param("quantile", "quantile_loss: the quantile, in (0, 1)", TypeConverters.toFloat)
+    lossInsensitivity = param("lossInsensitivity", "eps-insensitive losses: the dead zone (label units, > 0)",
+                               TypeConverters.toFloat)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(solver="auto", regParam=0.0, regParamGrid=[], normalizeLabel=AUTO, huberDelta=1.0,
+                         quantile=0.5, lossInsensitivity=0.01)  # fmt: skip
+
+
+_REGRESSOR_FINALIZE = frozenset({"regParam", "regParamGrid", "predictionCol"})
+
+
+@saved_as("sagespark.regression")
+class LinearLearnerRegressor(_LinearLearnerEstimator, _RegressorParams, DefaultParamsReadable, ParamsWritable):
+    """SageMaker's linear learner for regression (squared, absolute, huber, quantile and
+    eps-insensitive losses), or with ``solver='exact'`` ridge regression from exact
+    one-pass sums, where regParam is finalize-time (fitMultiple serves a whole regParam
+    grid with one pass).
+
+    >>> model = LinearLearnerRegressor(solver="exact", regParamGrid=[0, 0.01, 0.1],
+    ...                                validationFraction=0.2).fit(df)    # doctest: +SKIP
+    >>> model.regParamChosen, model.coefficients                         # doctest: +SKIP
+    """
+
+    PREDICTOR = "regressor"
+    FINALIZE_PARAMS = _REGRESSOR_FINALIZE
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "LinearLearnerRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _exact_solver(self, n_features: int) -> bool:
+        solver = self.getOrDefault(self.solver)
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if solver != "auto":
+            return solver == "exact"
+        initial = self.getInitialModel()
+        if initial is not None:
+            return isinstance(initial._state, ExactLeastSquares)
+        squared = self.getOrDefault(self.loss) in (AUTO, "squared_loss")
+        penalized = self._get("wd") is not None or self._get("l1") is not None
+        return squared and not penalized and n_features <= MAX_EXACT_FEATURES
+
+    def _normalize_label(self) -> bool:
+        value = self.getOrDefault(self.normalizeLabel)
+        if value not in (AUTO, "true", "false"):
+            raise ValueError(f"normalizeLabel must be 'auto', 'true' or 'false', got {value!r}")
+        return value != "false"
+
+    def _loss_parameter(self, loss: str) -> float:
+        if loss == "huber_loss":
+            return self.getOrDefault(self.huberDelta)
+        if loss == "quantile_loss":
+            q = self.getOrDefault(self.quantile)
+            if not 0 < q < 1:
+                raise ValueError(f"quantile must be in (0, 1), got {q}")
+            return q
+        if loss.startswith("eps_insensitive"):
+            return self.getOrDefault(self.lossInsensitivity)
+        return 0.0
+
+    def _model_class(self):
+        return LinearLearnerRegressionModel
+
+
+@dataclass(frozen=True)
+class _RegressionSolution:
+    coefficients: np.ndarray
+    intercept: float
+    reg_param: float  # exact solver's chosen regParam (nan for sgd)
+    validation_mse: np.ndarray  # exact: per regParam candidate
+    selection: LinearSolution | None  # sgd: the packed-model selection
+
+
+@saved_as("sagespark.regression")
+class LinearLearnerRegressionModel(_LinearLearnerModel, _RegressorParams):
+    """The selected regression model (sgd) or the ridge solution (exact); keeps the
+    state, so ``finalize(regParam=...)`` re-solves an exact model without data."""
+
+    FINALIZE_PARAMS = _REGRESSOR_FINALIZE
+
+    def _finalized(self) -> "LinearLearnerRegressionModel":
+        self._solution
+        return self
+
+    @property
+    def _exact(self) -> bool:
+        return isinstance(self._state, ExactLeastSquares)
+
+    @property
+    def _solution(self) -> _RegressionSolution:
+        grid = tuple(self.getOrDefault(self.regParamGrid)) or (self.getOrDefault(self.regParam),)
+        return self._finalize_cached(grid, lambda: self._solve(grid))
+
+    def _solve(self, grid: tuple[float, ...]) -> _RegressionSolution:
+        if self._exact:
+            beta, intercept, chosen, errors = self._state.finalize(grid)
+            return _RegressionSolution(beta, intercept, chosen, errors, None)
+        selection = self._state.finalize()
+        return _RegressionSolution(selection.coefficients[0], float(selection.intercepts[0]), float("nan"),
+                                   np.array([]), selection)  # fmt: skip
+
+    @property
+    def coefficients(self) -> DenseVector:
+        return DenseVector(self._solution.coefficients)
+
+    @property
+    def intercept(self) -> float:
+        return self._solution.intercept
+
+    @property
+    def regParamChosen(self) -> float:
+        """Exact solver: the regParam in use (the best of regParamGrid when set)."""
+        return self._solution.reg_param
+
+    @property
+    def validationMSE(self) -> list[float]:
+        """Exact solver: validation MSE per regParam candidate (nan without validation rows)."""
+        return [float(e) for e in self._solution.validation_mse]
+
+    @property
+    def selectedModel(self) -> int:
+        selection = self._solution.selection
+        return selection.selected if selection is not None else 0
+
+    def packedModels(self) -> list[dict[str, float]]:
+        """SGD: every packed model's hyperparameters and validation loss and MSE."""
+        selection = self._solution.selection
+        if selection is None:
+            raise ValueError("the exact solver trains no packed models")
+        return packed_model_rows(self._state, selection)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        solution = self._solution
+        scorer = partial(linear_regress, coefficients=solution.coefficients, intercept=solution.intercept)
+        return add_scores(dataset, self._linear_input(dataset), scorer, {self.getPredictionCol(): ("prediction", pa.float64())})

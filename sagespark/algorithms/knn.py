@@ -20,27 +20,36 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pyspark import keyword_only
 from pyspark.ml.param import TypeConverters
-from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol, HasSeed
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.kernels import Features
-from sagespark.kernels.knn import top_k_order
 from sagespark.spark.features import feature_spec
 from sagespark.spark.onepass import OnePassEstimator, StateModel
 from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
+from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.scoring import add_scores, add_struct_outputs
 from sagespark.spark.session import spark_context
 from sagespark.states.base import AUTO, new_state
-from sagespark.states.knn import IndexConfig, KNNIndex, KNNSample, distances, generation_seed
-from sagespark.udfs.arrow import CLASS_INDEX_LABELS, FeatureSpec, decode
-from sagespark.udfs.fold import partition_id
-from sagespark.udfs.score import outputs_struct
+from sagespark.states.knn import IndexConfig, KNNIndex, KNNSample, generation_seed
+from sagespark.udfs.arrow import CLASS_INDEX_LABELS, VECTOR_ARROW_TYPE, FeatureSpec
+from sagespark.udfs.knn import (
+    QUERY_ID,
+    SHARD_SCHEMA,
+    ShippedIndex,
+    knn_mean,
+    knn_vote,
+    local_neighbours,
+    merge_shard_lists,
+    shard_neighbours,
+)
 
 PREDICTORS = ("classifier", "regressor")
 # Spark Connect sends a local index inside the pickled function of the query plan; plans
@@ -48,7 +57,7 @@ PREDICTORS = ("classifier", "regressor")
 # (spark.connect.grpc.maxInboundMessageSize), so larger indexes are searched in shards.
 CONNECT_INLINE_INDEX_BYTES = 64 << 20
 DEFAULT_NPROBE = 32  # recall 0.98 on the benchmark's blobs (0.89 at 16); see docs/knn.md
-_QID, _SHARD, _NEIGHBOURS = "_ss_qid", "_ss_shard", "_ss_neighbours"
+_SHARD, _NEIGHBOURS = "_ss_shard", "_ss_neighbours"
 
 
 class _KNNParams(HasInputParams, HasLabelCol, HasPredictionCol, HasSeed):
@@ -220,7 +229,7 @@ class _KNNModel(StateModel, _KNNParams):
         index, limit = self.index, self._local_index_limit(dataset)
         if index.nbytes > limit:
             return self._sharded_transform(dataset, index, limit)
-        scorer = partial(_local_neighbours, index=self._shipped(index, dataset), k=self.getK(), nprobe=self.getOrDefault(self.ivfNprobe),
+        scorer = partial(local_neighbours, index=self._shipped(index, dataset), k=self.getK(), nprobe=self.getOrDefault(self.ivfNprobe),
                          predict=self._predict())  # fmt: skip
         columns_and_spec = self._knn_input(dataset, self.numFeatures, with_label=False)
         return add_scores(dataset, columns_and_spec, scorer, self._all_outputs())
@@ -231,11 +240,12 @@ class _KNNModel(StateModel, _KNNParams):
         limit = self.getOrDefault(self.maxLocalIndexBytes)
         return limit if spark_context(dataset) is not None else min(limit, CONNECT_INLINE_INDEX_BYTES)
 
-    def _shipped(self, index: KNNIndex, dataset: DataFrame) -> "ShippedIndex":
+    def _shipped(self, index: KNNIndex, dataset: DataFrame) -> ShippedIndex:
         """The index as sent to the workers, one broadcast per index this model built."""
         shipped = getattr(self, "_shipped_index", None)
         if shipped is None or shipped[0] is not index:
-            shipped = (index, ShippedIndex(index, dataset))
+            data, context = index.to_bytes(), spark_context(dataset)
+            shipped = (index, ShippedIndex(uuid.uuid4().hex, context.broadcast(data) if context is not None else data))
             self._shipped_index = shipped
         return shipped[1]
 
@@ -245,21 +255,21 @@ class _KNNModel(StateModel, _KNNParams):
         a last Arrow UDF that also computes the outputs."""
         k, spark = self.getK(), dataset.sparkSession
         shards = index.shards(shard_bytes)
-        with_id = dataset.withColumn(_QID, F.monotonically_increasing_id())
+        with_id = dataset.withColumn(QUERY_ID, F.monotonically_increasing_id())
         columns, spec = self._knn_input(with_id, self.numFeatures, with_label=False)
         shard_table = spark.createDataFrame(pa.table({
             _SHARD: pa.array(range(len(shards)), pa.int32()), "index": pa.array([s.to_bytes() for s in shards]),
         }))  # fmt: skip
         shard_ids = spark.range(len(shards)).select(F.col("id").cast("int").alias(_SHARD))
-        queries = with_id.select(F.col(_QID), *columns).crossJoin(shard_ids)
-        search = partial(_shard_neighbours, spec=spec, k=k, nprobe=self.getOrDefault(self.ivfNprobe))
-        found = queries.groupBy(_SHARD).cogroup(shard_table.groupBy(_SHARD)).applyInArrow(search, _SHARD_SCHEMA)
+        queries = with_id.select(F.col(QUERY_ID), *columns).crossJoin(shard_ids)
+        search = partial(shard_neighbours, spec=spec, k=k, nprobe=self.getOrDefault(self.ivfNprobe))
+        found = queries.groupBy(_SHARD).cogroup(shard_table.groupBy(_SHARD)).applyInArrow(search, SHARD_SCHEMA)
         parts = F.collect_list(F.struct("scores", "ids", "labels"))
-        merged = found.groupBy(_QID).agg(F.first("q_sq").alias("_ss_q_sq"), parts.alias(_NEIGHBOURS))
-        joined = with_id.join(merged, _QID, "left")
+        merged = found.groupBy(QUERY_ID).agg(F.first("q_sq").alias("_ss_q_sq"), parts.alias(_NEIGHBOURS))
+        joined = with_id.join(merged, QUERY_ID, "left")
         neighbours = [F.col("_ss_q_sq")] + [_flattened(field) for field in ("scores", "ids", "labels")]
-        finish = partial(_merge_shard_lists, k=k, metric=index.metric, predict=self._predict())
-        return add_struct_outputs(joined, neighbours, finish, self._all_outputs()).drop(_QID, "_ss_q_sq", _NEIGHBOURS)
+        finish = partial(merge_shard_lists, k=k, metric=index.metric, predict=self._predict())
+        return add_struct_outputs(joined, neighbours, finish, self._all_outputs()).drop(QUERY_ID, "_ss_q_sq", _NEIGHBOURS)
 
 
 def _flattened(field: str) -> Column:
@@ -267,87 +277,103 @@ def _flattened(field: str) -> Column:
     return F.flatten(F.transform(_NEIGHBOURS, lambda part: part[field]))
 
 
-_SHARD_SCHEMA = f"{_QID} long, q_sq double, scores array<double>, ids array<long>, labels array<double>"
+# ------------------------------------------------------------ classifier
+class _KNNClassifierParams(_KNNParams, HasRawPredictionCol, HasProbabilityCol):
+    PREDICTOR = "classifier"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
 
 
-class ShippedIndex:
-    """An index sent to the Python workers once: as a Spark broadcast, read and decoded
-    once per worker process and kept (``_WORKER_INDEXES``), or, where there is no
-    SparkContext (Spark Connect), inside the pickled function."""
+@saved_as("sagespark.classification")
+class KNNClassifier(_KNNEstimator, _KNNClassifierParams, DefaultParamsReadable, ParamsWritable):
+    """k-nearest-neighbour classification (SageMaker's k-NN, predictor_type
+    'classifier'): one pass keeps a weighted reservoir sample of ``sampleSize``
+    labelled rows; the index (flat or ivf, optionally projected) is built from it and
+    every query is labelled by the majority vote of its k nearest sampled rows. Labels
+    are class indices 0, 1, 2, ...
 
-    def __init__(self, index: KNNIndex, dataset: DataFrame) -> None:
-        self.token = uuid.uuid4().hex
-        data = index.to_bytes()
-        context = spark_context(dataset)
-        self._broadcast = context.broadcast(data) if context is not None else None
-        self._data = None if self._broadcast is not None else data
+    >>> model = KNNClassifier(k=10, sampleSize=200_000).fit(df)    # doctest: +SKIP
+    >>> model.finalize(k=25, indexType="ivf").transform(queries)   # doctest: +SKIP
+    """
 
-    def get(self) -> KNNIndex:
-        index = _WORKER_INDEXES.get(self.token)
-        if index is None:
-            data = self._broadcast.value if self._broadcast is not None else self._data
-            index = KNNIndex.from_bytes(data)
-            while len(_WORKER_INDEXES) >= _WORKER_INDEX_SLOTS:
-                _WORKER_INDEXES.pop(next(iter(_WORKER_INDEXES)))
-            _WORKER_INDEXES[self.token] = index
-        return index
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
 
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "KNNClassifier":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
 
-_WORKER_INDEXES: dict[str, KNNIndex] = {}
-_WORKER_INDEX_SLOTS = 2
+    def _model_class(self):
+        return KNNClassificationModel
 
 
-def _local_neighbours(x: Features, index: ShippedIndex, k: int, nprobe: int, predict: Callable) -> dict:
-    idx = index.get()
-    scores, ids, q_sq = idx.search(x, k, nprobe)
-    found, labels = idx.distances(scores, q_sq), idx.labels_of(ids)
-    return _with_neighbours(predict(found, labels), found, labels)
+@saved_as("sagespark.classification")
+class KNNClassificationModel(_KNNModel, _KNNClassifierParams):
+    """rawPrediction: the votes per class among the k neighbours; probability: votes / k;
+    prediction: the class with the most votes, a tie going to the smallest class index
+    (as scikit-learn's KNeighborsClassifier). ``verbose`` adds the neighbours' distances
+    and labels."""
+
+    @property
+    def numClasses(self) -> int:
+        """max(sampled label) + 1."""
+        return int(self._state.labels.max()) + 1
+
+    def _check_labels(self, labels: np.ndarray) -> None:
+        if not ((labels >= 0) & (labels == np.floor(labels))).all():
+            raise ValueError("a k-NN classifier needs class-index labels (integers >= 0) in its sample")
+
+    def _outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        outputs = {self.getRawPredictionCol(): ("raw", VECTOR_ARROW_TYPE)}
+        if self.getProbabilityCol():
+            outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
+        outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        return outputs
+
+    def _predict(self):
+        return partial(knn_vote, num_classes=self.numClasses)
 
 
-def _with_neighbours(outputs: dict, distances: np.ndarray, labels: np.ndarray) -> dict:
-    return {**outputs, "distances": distances, "labels": labels}
+# ------------------------------------------------------------- regressor
+class _KNNRegressorParams(_KNNParams):
+    PREDICTOR = "regressor"
 
 
-def _shard_neighbours(queries: pa.Table, shard: pa.Table, spec: FeatureSpec, k: int, nprobe: int) -> pa.Table:
-    """One shard's top-k (scores, ids, labels; padded with +inf / NO_ID / NaN when the
-    shard has fewer candidates) of every valid query, with the query's ||q||^2."""
-    parts = [pa.table({_QID: pa.array([], pa.int64()), "q_sq": pa.array([], pa.float64()),
-                       "scores": _lists(np.zeros((0, k))), "ids": _lists(np.zeros((0, k), np.int64)),
-                       "labels": _lists(np.zeros((0, k)))})]  # fmt: skip
-    if queries.num_rows and shard.num_rows:
-        index = KNNIndex.from_bytes(shard.column("index")[0].as_py())
-        for batch in queries.to_batches(max_chunksize=16384):
-            decoded = decode({name: batch.column(name) for name in spec.fields}, spec, partition_id())
-            scores, ids, q_sq = index.search(decoded.features, k, nprobe)
-            labels = index.labels_of(ids)
-            qid = batch.column(_QID).to_numpy()[decoded.valid]
-            parts.append(pa.table({_QID: qid, "q_sq": q_sq, "scores": _lists(scores),
-                                   "ids": _lists(ids), "labels": _lists(labels)}))  # fmt: skip
-    return pa.concat_tables(parts)
+@saved_as("sagespark.regression")
+class KNNRegressor(_KNNEstimator, _KNNRegressorParams, DefaultParamsReadable, ParamsWritable):
+    """k-nearest-neighbour regression (SageMaker's k-NN, predictor_type 'regressor'):
+    one pass keeps a weighted reservoir sample of ``sampleSize`` labelled rows; the
+    index (flat or ivf, optionally projected) is built from it and every query is
+    predicted as the mean label of its k nearest sampled rows.
+
+    >>> model = KNNRegressor(k=10, sampleSize=200_000).fit(df)     # doctest: +SKIP
+    """
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "KNNRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return KNNRegressionModel
 
 
-def _lists(matrix: np.ndarray) -> pa.ListArray:
-    n, k = matrix.shape
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), pa.array(matrix.ravel()))
+@saved_as("sagespark.regression")
+class KNNRegressionModel(_KNNModel, _KNNRegressorParams):
+    """prediction: the mean label of the k neighbours (unweighted, as scikit-learn's
+    KNeighborsRegressor with uniform weights). ``verbose`` adds their distances and
+    labels."""
 
+    def _outputs(self) -> dict[str, tuple[str, pa.DataType]]:
+        return {self.getPredictionCol(): ("prediction", pa.float64())}
 
-def _merge_shard_lists(
-    batches: Iterator[tuple[pa.Array, ...]], output_type: pa.StructType, k: int, metric: str, predict: Callable
-) -> Iterator[pa.Array]:
-    """Per row: the k best of the shards' lists (scores, ids and labels flattened, all
-    shards' k entries each; null for rows skipped as invalid), then the outputs."""
-    for q_sq, scores, ids, labels in batches:
-        valid = np.asarray(scores.is_valid())
-        n = int(valid.sum())
-        scores, ids, labels = (_matrix(a, valid, n) for a in (scores, ids, labels))
-        order = top_k_order(scores, ids, k)
-        best = np.take_along_axis(scores, order, 1)
-        neighbour_labels = np.take_along_axis(labels, order, 1)
-        squares = q_sq.to_numpy(zero_copy_only=False)[valid]
-        found = distances(metric, best, squares)
-        outputs = _with_neighbours(predict(found, neighbour_labels), found, neighbour_labels)
-        yield outputs_struct(outputs, valid, output_type)
-
-
-def _matrix(lists: pa.Array, valid: np.ndarray, n: int) -> np.ndarray:
-    return lists.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(n, -1)
+    def _predict(self):
+        return knn_mean

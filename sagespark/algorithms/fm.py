@@ -28,14 +28,16 @@ from functools import partial
 from typing import Any, Callable
 
 import numpy as np
+import pyarrow as pa
+from pyspark import keyword_only
 from pyspark.ml.linalg import DenseMatrix, DenseVector
 from pyspark.ml.param import Param, TypeConverters
-from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasSeed
+from pyspark.ml.param.shared import HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol, HasSeed
+from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sagespark.kernels import Features
-from sagespark.kernels.fm import fm_scores
 from sagespark.kernels.linear import OPTIMIZERS
 from sagespark.spark.features import feature_spec
 from sagespark.spark.onepass import (
@@ -47,12 +49,15 @@ from sagespark.spark.onepass import (
     train_epochs,
 )
 from sagespark.spark.params import HasInputParams, auto_or_int, param, stable_default_seed
+from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.progress import SAMPLE_PHASE, PhaseClock
+from sagespark.spark.scoring import add_scores
 from sagespark.spark.session import spark_context
 from sagespark.states.base import AUTO
-from sagespark.states.fm import FMConfig, FMSolution, FMState
+from sagespark.states.fm import FMConfig, FMSolution, FMState, fm_outputs, fm_prediction
 from sagespark.states.linear import normalization_from_sample
-from sagespark.udfs.arrow import FeatureSpec
+from sagespark.states.sgd import binary_outputs
+from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
 TERMS = ("bias", "linear", "factors")
 INIT_METHODS = ("normal", "uniform", "constant")
@@ -310,8 +315,92 @@ class _FMModel(EpochsModel, _FMParams):
         """``outputs(y)`` of the model's scores y of a batch, as a picklable per-batch function."""
         solution = self._solution
         params = np.column_stack([solution.linear, solution.factors])
-        return partial(_score_batch, outputs=outputs, intercept=solution.intercept, params=params)
+        return partial(fm_outputs, outputs=outputs, intercept=solution.intercept, params=params)
 
 
-def _score_batch(x: Features, outputs: Callable, intercept: float, params: np.ndarray) -> dict[str, np.ndarray]:
-    return outputs(fm_scores(x, intercept, params))
+
+# ------------------------------------------------------------ classifier
+class _FMClassifierParams(_FMParams, HasRawPredictionCol, HasProbabilityCol):
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(rawPredictionCol="rawPrediction", probabilityCol="probability")
+
+
+@saved_as("sagespark.classification")
+class FMClassifier(_FMEstimator, _FMClassifierParams, DefaultParamsReadable, ParamsWritable):
+    """Factorization machine for binary classification (log loss), trained in one pass
+    (``maxIter`` passes) of mini-batch Adam over sparse or dense rows; labels 0 or 1.
+    MLlib's param names where the concept is the same, SageMaker's per-term
+    hyperparameters besides (see sagespark.algorithms.fm).
+
+    >>> model = FMClassifier(factorSize=8).fit(df)                 # doctest: +SKIP
+    >>> model.intercept, model.linear, model.factors               # doctest: +SKIP
+    """
+
+    PREDICTOR = "binary_classifier"
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "FMClassifier":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return FMClassificationModel
+
+
+@saved_as("sagespark.classification")
+class FMClassificationModel(_FMModel, _FMClassifierParams):
+    """rawPrediction [-y, y] for the model's y(x), probability [1 - p, p] with
+    p = sigmoid(y), prediction 1 when p >= 0.5."""
+
+    @property
+    def numClasses(self) -> int:
+        return 2
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        outputs = {self.getRawPredictionCol(): ("raw", VECTOR_ARROW_TYPE)}
+        if self.getProbabilityCol():
+            outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
+        outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        return add_scores(dataset, self._fm_input(dataset), self._scorer(binary_outputs), outputs)
+
+
+# ------------------------------------------------------------- regressor
+@saved_as("sagespark.regression")
+class FMRegressor(_FMEstimator, DefaultParamsReadable, ParamsWritable):
+    """Factorization machine for regression (squared loss), trained in one pass
+    (``maxIter`` passes) of mini-batch Adam over sparse or dense rows. MLlib's param
+    names where the concept is the same, SageMaker's per-term hyperparameters besides
+    (see sagespark.algorithms.fm). Labels are not rescaled: with the default step sizes
+    the intercept moves about 0.01 per mini-batch, so labels far from 0 train faster
+    centred (or with a larger biasLr).
+
+    >>> model = FMRegressor(factorSize=8).fit(df)                  # doctest: +SKIP
+    """
+
+    PREDICTOR = "regressor"
+
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "FMRegressor":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def _model_class(self):
+        return FMRegressionModel
+
+
+@saved_as("sagespark.regression")
+class FMRegressionModel(_FMModel):
+    """prediction = y(x)."""
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        outputs = {self.getPredictionCol(): ("prediction", pa.float64())}
+        return add_scores(dataset, self._fm_input(dataset), self._scorer(fm_prediction), outputs)
