@@ -10,6 +10,11 @@ statistic, no rows) returns None and the caller runs its Python pass, which rais
 error or skips and counts the rows (handleInvalid) exactly as before. The state is the
 same mergeable state the Python pass builds, so incremental fits and merges do not see
 the difference.
+
+Each aggregate runs per input partition (``_per_partition``) and the partition results
+are merged on the driver in partition order, as the Python pass's tree merge does:
+Spark's own final aggregation merges partial results in the order tasks finish, which
+on a cluster changes from run to run and with it the last bits of a sum.
 """
 
 from __future__ import annotations
@@ -23,15 +28,22 @@ from pyspark.errors import PySparkException
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import VectorUDT
 from pyspark.ml.stat import Summarizer
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from sagespark.spark.features import require_column, vector_size
-from sagespark.spark.fold import collect_arrow
 from sagespark.spark.session import spark_context
 from sagespark.states import ExactCovariance, Moments, QuantileSketches
 
 _METRICS = ("count", "mean", "variance", "min", "max", "numNonZeros")
+_PARTITION = "_ss_partition"
+
+
+def _per_partition(dataset: DataFrame, *aggregates: Column) -> list[Row]:
+    """The aggregates over each non-empty input partition, one row each, in partition
+    order (one job; the shuffle moves one partial result per partition)."""
+    rows = dataset.groupBy(F.spark_partition_id().alias(_PARTITION)).agg(*aggregates).collect()
+    return sorted(rows, key=lambda row: row[_PARTITION])
 
 
 def _columns_and_validity(features_cols: Sequence[str]) -> tuple[list[Column], Column]:
@@ -91,12 +103,20 @@ def summarizer_moments(dataset: DataFrame, features_col: str, features_cols: Seq
     summarized, invalid = _summarizer_input(dataset, features_col, features_cols, n_features)
     summary = Summarizer.metrics(*_METRICS).summary(summarized)
     try:
-        row = dataset.agg(summary.alias("s"), invalid.alias("invalid")).first()
+        rows = _per_partition(dataset, summary.alias("s"), invalid.alias("invalid"))
     except (Py4JJavaError, PySparkException):  # the Summarizer's own size check failed on a row
         return None
-    if row is None or (row["invalid"] or 0) > 0 or row["s"]["count"] == 0:
+    if not rows or any((row["invalid"] or 0) > 0 for row in rows):
         return None
-    stats = row["s"]
+    parts = [_summarized_moments(row["s"], n_features) for row in rows]
+    if any(part is None for part in parts):
+        return None
+    moments = reduce(lambda a, b: a.merge(b), parts)
+    return moments if moments.count > 0 else None
+
+
+def _summarized_moments(stats: Row, n_features: int) -> Moments | None:
+    """Moments of one Summarizer result, or None for a non-finite statistic."""
     mean, variance, low, high = (np.asarray(stats[name].toArray(), dtype=np.float64)
                                  for name in ("mean", "variance", "min", "max"))  # fmt: skip
     if mean.size != n_features or not all(np.isfinite(a).all() for a in (mean, variance, low, high)):
@@ -157,14 +177,15 @@ def sql_covariance(dataset: DataFrame, features_col: str, features_cols: Sequenc
     x = [v - F.lit(float(k)) for v, k in zip(values, shift)]
     sums = [F.sum(x[i]).alias(f"s{i}") for i in range(d)]
     products = [F.sum(x[i] * x[j]).alias(f"p{i}_{j}") for i in range(d) for j in range(i, d)]
-    row = dataset.agg(F.count(F.lit(1)).alias("n"), F.sum((~valid).cast("long")).alias("invalid"),
-                      *sums, *products).first()  # fmt: skip
-    if row is None or (row["invalid"] or 0) > 0 or not row["n"]:
+    rows = _per_partition(dataset, F.count(F.lit(1)).alias("n"), F.sum((~valid).cast("long")).alias("invalid"),
+                          *sums, *products)  # fmt: skip
+    if not rows or any((row["invalid"] or 0) > 0 for row in rows):
         return None
-    n = int(row["n"])
-    s = np.array([row[f"s{i}"] for i in range(d)], dtype=np.float64)
+    n = sum(int(row["n"]) for row in rows)
+    s = reduce(np.add, [np.array([row[f"s{i}"] for i in range(d)], dtype=np.float64) for row in rows])
     upper = np.zeros((d, d))
-    upper[np.triu_indices(d)] = [row[f"p{i}_{j}"] for i in range(d) for j in range(i, d)]
+    upper[np.triu_indices(d)] = reduce(np.add, [np.array([row[f"p{i}_{j}"] for i in range(d) for j in range(i, d)],
+                                                         dtype=np.float64) for row in rows])  # fmt: skip
     products_matrix = upper + np.triu(upper, 1).T
     if not (np.isfinite(s).all() and np.isfinite(products_matrix).all()):
         return None
@@ -184,12 +205,12 @@ def sql_sketches(dataset: DataFrame, columns: list[str], k: int) -> tuple[Quanti
     for j, name in enumerate(columns):
         value = F.col(name).cast("double")
         aggregates.append(_kll_agg(F.when(~F.isnan(value), value), k).alias(f"s{j}"))
-    table = collect_arrow(dataset.agg(*aggregates))
-    sketches = [table.column(f"s{j}")[0].as_py() for j in range(len(columns))]
-    empty = [columns[j] for j, s in enumerate(sketches) if s is None]
+    rows = _per_partition(dataset, *aggregates)
+    parts = [QuantileSketches.from_sql_sketches([row[f"s{j}"] for j in range(len(columns))], k) for row in rows]
+    empty = [name for j, name in enumerate(columns) if all(row[f"s{j}"] is None for row in rows)]
     if empty:
         raise ValueError(f"no non-null, non-NaN values in column(s) {empty}")
-    return QuantileSketches.from_sql_sketches(sketches, k), int(table.column("rows")[0].as_py())
+    return reduce(lambda a, b: a.merge(b), parts), sum(int(row["rows"]) for row in rows)
 
 
 def _kll_agg(value: Column, k: int) -> Column:

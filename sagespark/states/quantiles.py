@@ -110,9 +110,11 @@ class QuantileSketches(State):
         return self.merge(QuantileSketches.from_sql_sketches(sketches, self.k))
 
     @classmethod
-    def from_sql_sketches(cls, sketches: list[bytes], k: int = DEFAULT_K) -> "QuantileSketches":
+    def from_sql_sketches(cls, sketches: list[bytes | None], k: int = DEFAULT_K) -> "QuantileSketches":
+        """The state of Spark SQL sketches, one per column (None: the column had no value)."""
         state = cls(k, len(sketches))
-        state.sketches = [kll_doubles_sketch.deserialize(bytes(b)) for b in sketches]
+        state.sketches = [kll_doubles_sketch(state.k) if b is None else kll_doubles_sketch.deserialize(bytes(b))
+                          for b in sketches]  # fmt: skip
         return state
 
     def to_sql_sketches(self) -> list[bytes]:

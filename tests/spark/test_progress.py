@@ -13,8 +13,11 @@ from sagespark.classification import FMClassifier, LinearLearnerClassifier
 from sagespark.clustering import KMeans
 from sagespark.feature import PCA, StandardScaler
 from sagespark.regression import LinearLearnerRegressor
+from sagespark.algorithms import pca, scalers
 from sagespark.spark import fold, onepass
-from tests.spark.conftest import JVM_STATES
+
+# passes served by Spark's own aggregates (sagespark.spark.jvm_states), where the stages call them
+JVM_STATES = ((scalers, "summarizer_moments"), (pca, "sql_covariance"))
 
 DESCRIPTION = "spark.job.description"
 
