@@ -29,6 +29,9 @@ EXACT_RANGE_BOUNDS = {"spark.sql.execution.rangeExchange.sampleSizePerPartition"
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 TEST_CONF = {
     **EXACT_RANGE_BOUNDS,
+    # no UI server or console progress bar in the test JVMs (users get both by default)
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     # a worker that raised is replaced by a fork that already holds sagespark's modules
     "spark.python.daemon.module": "sagespark.udfs.daemon",
     # the tests' queries are tiny and each new plan's Java code generation costs more CPU

@@ -285,6 +285,9 @@ class _FMModel(EpochsModel, _FMParams):
     keeps the state (parameters and optimizer moments) for incremental training. Its
     summary's objectiveHistory is each pass's early-stopping signal (held-out or progressive loss)."""
 
+    def _describe(self) -> dict[str, Any]:
+        return {"factorSize": int(self._solution.factors.shape[1])}
+
     @property
     def _solution(self) -> FMSolution:
         return self._finalize_cached((), self._state.finalize)

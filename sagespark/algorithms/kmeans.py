@@ -247,6 +247,9 @@ class KMeans(OnePassEstimator, _KMeansParams, DefaultParamsReadable, ParamsWrita
 class KMeansModel(StateModel, _KMeansParams):
     """Fitted k-means: k centers plus the state they were finalized from."""
 
+    def _describe(self) -> dict[str, Any]:
+        return {"k": len(self._solution.centers), "stateCenters": int((self._state.weights > 0).sum())}
+
     FINALIZE_PARAMS = FINALIZE_PARAMS
 
     def _finalized(self) -> "KMeansModel":

@@ -149,6 +149,9 @@ class _KNNModel(StateModel, _KNNParams):
     search in transform. ``finalize(k=..., predictorType=..., indexType=...)`` gives
     another model from the same sample without data."""
 
+    def _describe(self) -> dict[str, Any]:
+        return {"k": self.getK(), "sampleRows": int(self._state.features.shape[0])}
+
     PREDICTOR: ClassVar[str]
     FINALIZE_PARAMS = KNN_FINALIZE
     _BY_PREDICTOR: ClassVar[dict[str, type["_KNNModel"]]] = {}

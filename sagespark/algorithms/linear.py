@@ -345,6 +345,10 @@ class _LinearLearnerModel(EpochsModel, _LinearLearnerParams):
     Its summary's objectiveHistory is the best packed model's mean selection loss per
     pass (the early-stopping curve)."""
 
+    def _describe(self) -> dict[str, Any]:
+        packed = {"packedModels": len(self._state.lr)} if isinstance(self._state, LinearLearnerState) else {}
+        return {"numClasses": self.numClasses, **packed} if self.numClasses else {"solver": "exact" if not packed else "sgd", **packed}
+
     @property
     def numFeatures(self) -> int:
         return self._state.n_features

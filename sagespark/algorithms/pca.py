@@ -159,7 +159,13 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
         initial = self.getInitialModel()
         if initial is not None and isinstance(initial._state, RandomSignSketch):
             generation = initial._state.next_generation  # fresh random signs for the new rows
-        return partial(new_state, **pca_state_params(mode, spec.n_features, self._sketch_rows(), self.getSeed(), generation))
+        factory = partial(new_state, **pca_state_params(mode, spec.n_features, self._sketch_rows(), self.getSeed(),
+                                                        generation))  # fmt: skip
+        limit = factory(0).max_components
+        if self.getK() > limit:  # known from the dimension: say so before the pass, not after it
+            raise ValueError(f"k={self.getK()} is more than a '{mode}' fit of {spec.n_features} features can give: "
+                             f"1 <= k <= {limit}")  # fmt: skip
+        return factory
 
     def _jvm_state(self, dataset: DataFrame, spec: FeatureSpec) -> ExactCovariance | None:
         """Narrow unweighted 'regular' fits: the exact state from Spark SQL sums, faster
@@ -183,6 +189,9 @@ class PCA(OnePassEstimator, _PCAParams, DefaultParamsReadable, ParamsWritable):
 class PCAModel(StateModel, _PCAParams):
     """The fitted components; keeps the state, so ``finalize(k=..., subtractMean=...)``
     gives other models without data, and ``setInitialModel`` continues it."""
+
+    def _describe(self) -> dict[str, Any]:
+        return {"k": self.getK(), "algorithmMode": self.getOrDefault(self.algorithmMode)}
 
     FINALIZE_PARAMS = _PCA_FINALIZE
 

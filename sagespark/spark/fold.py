@@ -29,6 +29,7 @@ from sagespark.udfs.arrow import INVALID_INPUT_MARKER, FeatureSpec
 from sagespark.udfs.fold import (
     STATE_SCHEMA,
     SUMS_SCHEMA,
+    first_error,
     fold_partition,
     merge_group,
     merge_state_rows,
@@ -76,6 +77,9 @@ def fold_dataset(
     clock = PhaseClock()
     with job_description(dataset, description), clock.phase(FOLD_PHASE):
         table = collect_arrow(states)
+    error = first_error(table)
+    if error is not None:
+        raise ValueError(error)
     if table.num_rows == 0:
         raise ValueError("the dataset is empty: there are no rows to fit")
     with clock.phase(MERGE_PHASE):
@@ -98,6 +102,9 @@ def sum_dataset(
         partial(sum_partition, spec=spec, summarize=summarize), SUMS_SCHEMA
     )
     table = collect_arrow(sums)
+    error = first_error(table)
+    if error is not None:
+        raise ValueError(error)
     if table.num_rows == 0:
         return None
     return np.sum([np.asarray(v, dtype=np.float64) for v in table.column("sums").to_pylist()], axis=0)

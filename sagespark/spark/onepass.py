@@ -20,6 +20,7 @@ from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
 from sagespark.spark.fold import FoldResult, collect_arrow, fold_dataset, shipped
+from sagespark.spark.params import HasAccessors
 from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
 from sagespark.spark.progress import (
     FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description, record_pass,
@@ -94,7 +95,7 @@ class PassResult:
     summary: FitSummary
 
 
-class OnePassEstimator(Estimator):
+class OnePassEstimator(Estimator, HasAccessors):
     FINALIZE_PARAMS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
@@ -270,7 +271,7 @@ def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, cou
     return decoded.features, decoded.labels, decoded.weights
 
 
-class StateModel(Model, MLReadable, MLWritable):
+class StateModel(Model, HasAccessors, MLReadable, MLWritable):
     """A Model that keeps its State; subclasses set ``_finalized()`` (derive what
     transform needs from the state and the params) and ``numFeatures``."""
 
@@ -299,6 +300,17 @@ class StateModel(Model, MLReadable, MLWritable):
             cached = (key, finalize())
             self._cached_solution = cached
         return cached[1]
+
+    def __repr__(self) -> str:
+        """What the model is: its class, uid, dimension, what ``_describe`` adds, and
+        the rows and passes it was fitted on (MLlib prints class, uid and sizes)."""
+        fields = {"uid": self.uid, "numFeatures": self.numFeatures, **self._describe(),
+                  "rows": self._summary.numRows, "passes": self._summary.numPasses}  # fmt: skip
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in fields.items())})"
+
+    def _describe(self) -> dict[str, Any]:
+        """What ``repr`` shows besides the dimension and the fit's rows and passes."""
+        return {}
 
     @property
     def state(self) -> State:

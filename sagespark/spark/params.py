@@ -19,6 +19,45 @@ def param(name: str, doc: str, converter: Callable = TypeConverters.identity) ->
     return Param(Params._dummy(), name, doc, typeConverter=converter)
 
 
+def _accessor(prefix: str, name: str) -> str:
+    return prefix + name[0].upper() + name[1:]
+
+
+class HasAccessors(Params):
+    """MLlib's accessors for every Param of a stage: ``set<Name>(value)`` (returns the
+    stage, as MLlib's setters do) and ``get<Name>()``, generated when a concrete class
+    is defined for each Param that has no hand-written one, so every stage (and every
+    coming family) has them all."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            if name.startswith("_") or not isinstance(getattr(cls, name, None), Param):
+                continue
+            if not hasattr(cls, _accessor("set", name)):
+                setattr(cls, _accessor("set", name), _setter(name))
+            if not hasattr(cls, _accessor("get", name)):
+                setattr(cls, _accessor("get", name), _getter(name))
+
+
+def _setter(name: str) -> Callable:
+    def setter(self: Params, value: Any) -> Params:
+        return self._set(**{name: value})
+
+    setter.__name__ = setter.__qualname__ = _accessor("set", name)
+    setter.__doc__ = f"Sets the value of :py:attr:`{name}`."
+    return setter
+
+
+def _getter(name: str) -> Callable:
+    def getter(self: Params) -> Any:
+        return self.getOrDefault(name)
+
+    getter.__name__ = getter.__qualname__ = _accessor("get", name)
+    getter.__doc__ = f"Gets the value of :py:attr:`{name}` or its default value."
+    return getter
+
+
 class HasFeaturesCols(Params):
     featuresCols: Param[list[str]] = Param(
         Params._dummy(),

@@ -63,6 +63,10 @@ def add_struct_outputs(
     """``dataset`` plus the outputs of ``batches_to_structs(batches, output_type=...)``,
     a function from tuples of input arrays (one per column) to struct arrays with one
     field per outputs entry ({column: (field, type)})."""
+    existing = [column for column in outputs if column in dataset.columns]
+    if existing:
+        raise ValueError(f"output column(s) {existing} already exist in the input (columns: {dataset.columns}); "
+                         "set another name with the model's output setter (e.g. setPredictionCol) or drop them")
     struct_type = pa.struct([pa.field(key, dtype) for key, dtype in outputs.values()])
     row_input = _needs_row_input(dataset, struct_type)
     if row_input:

@@ -90,6 +90,8 @@ def local_session(
     shuffle_partitions: int | None = None,
     conf: dict[str, str] | None = None,
     connect: bool = False,
+    ui: bool = True,
+    progress: bool = True,
 ) -> SparkSession:
     """The active session if there is one (spark-submit, notebooks, tests), otherwise a
     new embedded local session with sane defaults. ``master`` may also be
@@ -97,13 +99,15 @@ def local_session(
     workers; works with the pip-installed pyspark as it is). ``connect=True`` starts an
     embedded Spark Connect server on ``master`` and returns its client (needs
     ``pip install 'sagespark[connect]'``; for a remote server use
-    ``SparkSession.builder.remote("sc://host:15002")``)."""
+    ``SparkSession.builder.remote("sc://host:15002")``). ``ui`` keeps the Spark UI on
+    (http://localhost:4040: every pass's job is named for its stage and pass) and
+    ``progress`` Spark's console progress bar on stderr; ``conf`` overrides any setting."""
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     if connect:
         remote = SparkSession.builder.remote(master).appName(app_name)
-        builder = _configured(remote, driver_memory, shuffle_partitions, conf)
+        builder = _configured(remote, driver_memory, shuffle_partitions, conf, ui, progress)
         with warnings.catch_warnings():
             # The embedded server starts with every setting; the client then re-sends them as
             # runtime settings and warns for each static one (driver memory, UI, log level).
@@ -112,7 +116,7 @@ def local_session(
     builder = SparkSession.builder.appName(app_name)
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
         builder = builder.master(master)
-    return _configured(builder, driver_memory, shuffle_partitions, conf).getOrCreate()
+    return _configured(builder, driver_memory, shuffle_partitions, conf, ui, progress).getOrCreate()
 
 
 def _configured(
@@ -120,6 +124,8 @@ def _configured(
     driver_memory: str,
     shuffle_partitions: int | None,
     conf: dict[str, str] | None,
+    ui: bool = True,
+    progress: bool = True,
 ) -> SparkSession.Builder:
     """The builder with this machine's Java and Python and sagespark's local defaults."""
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -131,8 +137,8 @@ def _configured(
         "spark.driver.memory": driver_memory,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.shuffle.partitions": str(shuffle_partitions or max(2, 2 * cores)),
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": str(ui).lower(),
+        "spark.ui.showConsoleProgress": str(progress).lower(),
         "spark.log.level": "ERROR",
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
     }

@@ -124,3 +124,36 @@ def test_bad_weights(case, spark):
     assert fit_error(case, df, weightCol="w") == (
         "column 'w', partition 0: 1 row(s) have a null, negative, NaN or infinite weight." + SKIP_HINT
     )
+
+
+_BAD_FIT = """
+import sys
+import numpy as np
+from sagespark.clustering import KMeans
+from sagespark.spark.session import local_session
+
+spark = local_session("local[2]", driver_memory="1g", shuffle_partitions=2)
+rows = [([float(v) for v in r],) for r in np.random.default_rng(0).normal(size=(200, 3))]
+rows[150] = ([1.0, float("nan"), 0.0],)
+df = spark.createDataFrame(rows, "arr array<double>").repartition(2)
+for attempt in (lambda: KMeans(k=2, featuresCol="arr").fit(df),
+                lambda: KMeans(k=2, featuresCol="arr").fit(df.limit(100)).computeCost(df)):
+    try:
+        attempt()
+    except ValueError as error:
+        print(error)
+spark.stop()
+"""
+
+
+def test_invalid_input_fails_no_task_and_prints_no_stack_trace():
+    """Bad rows found by a worker come back as data: the fit (and computeCost's pass)
+    raises one ValueError, and the executor logs no failed task (no Java stack trace on
+    stderr, nothing for Spark to retry)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _BAD_FIT], capture_output=True, text=True, timeout=300)
+    message = "partition 1: 1 row(s) contain NaN or infinity." + SKIP_HINT
+    assert result.stdout.splitlines()[-2:] == [f"column 'arr', {message}"] * 2, result.stdout + result.stderr
+    assert "Exception in task" not in result.stderr and "Traceback" not in result.stderr, result.stderr

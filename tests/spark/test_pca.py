@@ -235,3 +235,11 @@ def test_saved_model_keeps_the_state(df, tmp_path):
     np.testing.assert_array_equal(loaded.pc.toArray(), model.pc.toArray())
     assert loaded.errorBound == model.errorBound
     np.testing.assert_array_equal(loaded.finalize(k=4).pc.toArray(), model.finalize(k=4).pc.toArray())
+
+
+@pytest.mark.parametrize("mode", ["regular", "randomized", "fd"])
+def test_k_above_the_dimension_fails_before_the_pass(df, mode, count_passes):
+    """d = 12: the check needs only the params and the dimension, so no pass runs."""
+    with pytest.raises(ValueError, match=f"k=13 is more than a '{mode}' fit of 12 features can give: 1 <= k <= 12"):
+        PCA(k=13, algorithmMode=mode).fit(df)
+    assert count_passes == []
