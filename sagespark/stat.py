@@ -52,6 +52,11 @@ class Summary:
     def rank_error(self) -> float:
         return self.state.sketches.rank_error
 
+    def __repr__(self) -> str:
+        shown = self.names if len(self.names) <= 6 else [*self.names[:5], f"... ({len(self.names)} in all)"]
+        return (f"Summary(columns={shown}, rows={self.count}, rowsSkipped={self.rows_skipped}, "
+                f"rankError={self.rank_error:.2g})")
+
     def quantiles(self, probabilities: Sequence[float]) -> np.ndarray:
         """Shape (names, probabilities); each within ``rank_error`` in rank."""
         return self.state.sketches.finalize(probabilities)

@@ -15,6 +15,7 @@ so its outputs are ours plus the constant pc^T mean.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Any, Callable, Sequence
 
@@ -196,7 +197,15 @@ class PCAModel(StateModel, _PCAParams):
     FINALIZE_PARAMS = _PCA_FINALIZE
 
     def _finalized(self) -> "PCAModel":
-        self._solution  # validate k against the state now
+        solution = self._solution  # validate k against the state now
+        bound = self.errorBound
+        top = float(solution.eigenvalues[0]) if len(solution.eigenvalues) else 0.0
+        if bound is not None and bound > top:
+            warnings.warn(
+                f"PCA 'fd': the sketch's error bound ({bound:.4g}) exceeds the largest eigenvalue it reports "
+                f"({top:.4g}), so its components and explainedVariance may be far from the data's (a flat "
+                "spectrum, as in sparse hashed data, is the usual cause); use algorithmMode='regular' (exact, "
+                "d x d memory) where d allows, or more extraComponents", UserWarning, stacklevel=2)  # fmt: skip
         return self
 
     @property

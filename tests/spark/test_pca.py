@@ -243,3 +243,22 @@ def test_k_above_the_dimension_fails_before_the_pass(df, mode, count_passes):
     with pytest.raises(ValueError, match=f"k=13 is more than a '{mode}' fit of 12 features can give: 1 <= k <= 12"):
         PCA(k=13, algorithmMode=mode).fit(df)
     assert count_passes == []
+
+
+def test_fd_warns_when_its_error_bound_exceeds_what_it_reports(spark, df):
+    """Flat-spectrum sparse rows (1,500 x 3,000, 10 non-zeros): Frequent Directions' own
+    bound exceeds its top eigenvalue, and the fit says so; on low-rank data it does not."""
+    import warnings
+
+    from pyspark.ml.linalg import SparseVector
+
+    rng = np.random.default_rng(4)
+    rows = [(SparseVector(3000, sorted(rng.choice(3000, 10, replace=False).tolist()), rng.normal(size=10).tolist()),)
+            for _ in range(1500)]  # fmt: skip
+    flat = spark.createDataFrame(rows, ["features"]).repartition(2)
+    with pytest.warns(UserWarning, match=r"PCA 'fd': the sketch's error bound \(.*\) exceeds the largest eigenvalue"):
+        model = PCA(k=3, algorithmMode="fd", extraComponents=5).fit(flat)
+    assert model.errorBound > model.singularValues[0] ** 2  # the condition warned about: s_1^2 is the top eigenvalue
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PCA(k=3, algorithmMode="fd", extraComponents=2).fit(df)

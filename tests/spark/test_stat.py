@@ -35,6 +35,7 @@ def test_summarize_numeric_columns_matches_numpy(df, data):
     mean = np.average(x, axis=0, weights=w)
     variance = (w @ (x - mean) ** 2) / (w.sum() - (w @ w) / w.sum())
     assert summary.names == ["a", "b", "c"] and summary.count == 4000
+    assert repr(summary) == f"Summary(columns=['a', 'b', 'c'], rows=4000, rowsSkipped=0, rankError={summary.rank_error:.2g})"
     np.testing.assert_allclose(summary.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(summary.variance, variance, rtol=1e-10)
     np.testing.assert_array_equal(summary.min, x.min(0))
