@@ -69,10 +69,14 @@ def _session():
 
 
 # -------------------------------------------------------------------- reading
+def _format(path: str, fmt: str | None) -> str:
+    """``fmt``, or the path's extension when it names one of FORMATS, else parquet."""
+    return fmt or next((f for f in FORMATS if path.rstrip("/").endswith(f".{f}")), "parquet")
+
+
 def _read(spark, path: str, fmt: str | None):
-    """A DataFrame from parquet, CSV (header, inferred types) or JSON Lines; the format
-    from ``fmt`` or the path's extension (parquet otherwise)."""
-    fmt = fmt or next((f for f in FORMATS if path.rstrip("/").endswith(f".{f}")), "parquet")
+    """A DataFrame from parquet, CSV (header, inferred types) or JSON Lines."""
+    fmt = _format(path, fmt)
     reader = spark.read
     if fmt == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
@@ -111,7 +115,7 @@ def _save_model(model, path: str, overwrite: bool) -> None:
 
 
 def _write_rows(df, path: str, fmt: str | None, overwrite: bool) -> None:
-    fmt = fmt or next((f for f in FORMATS if path.rstrip("/").endswith(f".{f}")), "parquet")
+    fmt = _format(path, fmt)
     writer = df.write.mode("overwrite" if overwrite else "errorifexists")
     with _refusing_existing(path):
         getattr(writer.option("header", "true") if fmt == "csv" else writer, fmt)(path)
@@ -165,16 +169,10 @@ class _PassPrinter(list):
         _say(f"{description.removeprefix('sagespark ')} (at {time.perf_counter() - self.start:.1f} s)", self.quiet)
 
 
-@contextlib.contextmanager
-def _printed_passes(quiet: bool) -> Iterator[_PassPrinter]:
-    from sagespark.spark import progress
+def _printed_passes(quiet: bool):
+    from sagespark.spark.progress import recorded_passes
 
-    printer = _PassPrinter(time.perf_counter(), quiet)
-    progress._recorders.append(printer)
-    try:
-        yield printer
-    finally:
-        progress._recorders.remove(printer)
+    return recorded_passes(_PassPrinter(time.perf_counter(), quiet))
 
 
 def _say(line: str, quiet: bool = False) -> None:

@@ -57,7 +57,7 @@ _recorders: list[list[str]] = []
 
 
 @contextmanager
-def recorded_passes() -> Iterator[list[str]]:
+def recorded_passes(passes: list[str] | None = None) -> Iterator[list[str]]:
     """The descriptions of the data passes sagespark's fits make inside the block (on
     this driver, from any thread: CrossValidator fits in parallel), in start order::
 
@@ -65,7 +65,7 @@ def recorded_passes() -> Iterator[list[str]]:
             CrossValidator(...).fit(df)
         print(len(passes))  # scans of the data
     """
-    passes: list[str] = []
+    passes = [] if passes is None else passes  # a caller's list (one that prints, say) gets each pass too
     _recorders.append(passes)
     try:
         yield passes
