@@ -126,7 +126,8 @@ class OnePassEstimator(Estimator, HasAccessors):
 
     def _num_passes(self) -> int:
         """Passes over the data (default 1). Each pass after the first starts every
-        partition from the last pass's merged state (``State.for_partition``)."""
+        partition from the last pass's merged state (``State.next_pass`` on the driver,
+        then ``State.for_partition``)."""
         return 1
 
     def _aggregation_depth(self) -> int:
@@ -166,12 +167,18 @@ class OnePassEstimator(Estimator, HasAccessors):
                      new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int]:  # fmt: skip
         """(state, rows, skipped) of ``passes`` folds, each after the first started from
         the one before (``partition_start_state``)."""
-        start: State | Callable[[int], State] = new_state
+        start = self._first_start(new_state)
         for number in range(1, passes + 1):
             result = fold_pass(self, dataset, columns, spec, start, number, passes, clock, self._aggregation_depth(),
                                self._state_bytes(spec))  # fmt: skip
-            start = result.state
+            start = result.state.next_pass() if number < passes else result.state
         return result.state, result.rows, result.skipped
+
+    def _first_start(self, new_state: Callable[[int], State]) -> State | Callable[[int], State]:
+        """What the first pass starts from: ``new_state`` (a fresh state per partition),
+        or a State every partition starts from (continuing an initial model whose
+        state fixes a basis, as spectral LDA's 'sketch' whitening does)."""
+        return new_state
 
     def _model(self, result: PassResult) -> "StateModel":
         model = self._model_class()._from_state(result.state, result.summary)

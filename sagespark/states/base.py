@@ -79,6 +79,12 @@ class State(ABC):
         merged state (the multi-pass stages: SGD epochs, k-means epochs)."""
         raise NotImplementedError(f"a {self.kind} state does not start another pass")
 
+    def next_pass(self) -> "State":
+        """What the next pass starts from, computed once on the driver from this merged
+        state (itself for most states; spectral LDA's first pass gives the basis that
+        its second pass projects onto)."""
+        return self
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(buffer, **{_KIND_KEY: np.array(self.kind), _FORMAT_KEY: np.array(FORMAT_VERSION)}, **self.to_arrays())

@@ -54,6 +54,7 @@ class FeatureSpec:
     label_column: str | None = None
     num_classes: int = 0  # labels must be integers 0..num_classes-1; 0: any finite value; CLASS_INDEX_LABELS
     holdout_column: str | None = None  # as named to the user
+    counts: bool = False  # values must be non-negative integers (term counts: spectral LDA)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -90,8 +91,13 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
     else:
         dims = lengths
     bad_dim = ~null & (dims != spec.n_features)
-    non_finite = ~null & _rows_with_non_finite(flat, offsets)
+    non_finite = ~null & _rows_with(~np.isfinite(flat[offsets[0] : offsets[-1]]), offsets)
     invalid = null | bad_dim | non_finite
+    bad_count = None
+    if spec.counts:
+        stored = flat[offsets[0] : offsets[-1]]
+        bad_count = ~invalid & _rows_with((stored < 0) | (stored != np.floor(stored)), offsets)
+        invalid |= bad_count
     weights = np.ones(len(values))
     if spec.weight_column:
         weights, bad_weight = row_weights(columns[WEIGHT])
@@ -103,7 +109,7 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
         bad_label = ~invalid & ~_valid_labels(labels, spec.num_classes)
         invalid |= bad_label
     if spec.handle_invalid == "error" and invalid.any():
-        _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, labels, bad_label)
+        _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, bad_count, invalid, labels, bad_label)
     valid = ~invalid
     rows = np.flatnonzero(valid)
     if spec.is_vector and (types[rows] == 0).any():
@@ -135,8 +141,9 @@ def _label_expectation(num_classes: int) -> str:
     return f"an integer in 0..{num_classes - 1} (numClasses={num_classes})"
 
 
-def _rows_with_non_finite(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    bad = ~np.isfinite(flat[offsets[0] : offsets[-1]])
+def _rows_with(bad: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per row, whether any of its stored values (``bad``: one flag per stored value
+    from offsets[0] on) is flagged."""
     if not bad.any():
         return np.zeros(len(offsets) - 1, dtype=bool)
     cumulative = np.concatenate([[0], np.cumsum(bad)])
@@ -154,7 +161,7 @@ def row_weights(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return weights, np.asarray(column.is_null()) | ~(np.isfinite(weights) & (weights >= 0))
 
 
-def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, labels, bad_label) -> None:
+def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, bad_count, invalid, labels, bad_label) -> None:
     if null.any():
         column, problem = spec.column, f"{int(null.sum())} row(s) are null"
     elif bad_dim.any():
@@ -163,6 +170,9 @@ def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, invalid, la
         column = spec.column
     elif non_finite.any():
         column, problem = spec.column, f"{int(non_finite.sum())} row(s) contain NaN or infinity"
+    elif bad_count is not None and bad_count.any():
+        column = spec.column
+        problem = f"{int(bad_count.sum())} row(s) hold a negative or non-integer value, expected term counts"
     elif bad_label is not None and bad_label.any():
         found = labels[np.argmax(bad_label)]
         column = spec.label_column
