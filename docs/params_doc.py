@@ -18,12 +18,12 @@ from pyspark.ml.param import Params
 def stages() -> list[Params]:
     """Every public sagespark Estimator, in the order of the user guide."""
     from sagespark.classification import FMClassifier, KNNClassifier, LinearLearnerClassifier
-    from sagespark.clustering import KMeans
+    from sagespark.clustering import LDA, KMeans
     from sagespark.feature import PCA, QuantileDiscretizer, RobustScaler, StandardScaler
     from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor
 
     classes = [KMeans, PCA, StandardScaler, RobustScaler, QuantileDiscretizer, LinearLearnerClassifier,
-               LinearLearnerRegressor, FMClassifier, FMRegressor, KNNClassifier, KNNRegressor]  # fmt: skip
+               LinearLearnerRegressor, FMClassifier, FMRegressor, KNNClassifier, KNNRegressor, LDA]  # fmt: skip
     return [cls() for cls in classes]
 
 
@@ -77,12 +77,14 @@ GUIDE_PAGES = {
     "linear_learner.md": ["LinearLearnerClassifier", "LinearLearnerRegressor"],
     "factorization_machines.md": ["FMClassifier", "FMRegressor"],
     "knn.md": ["KNNClassifier", "KNNRegressor"],
+    "lda.md": ["LDA"],
 }
 _BLOCK = re.compile(r"<!-- params: (\w+) -->\n.*?<!-- end params -->", re.S)
 
 # params whose SageMaker name is not their snake_case form
 _SAGEMAKER_RENAMES = {
     "PCA": {"k": "num_components"},
+    "LDA": {"k": "num_topics"},
     "FMClassifier": {"factorSize": "num_factors", "maxIter": "epochs"},
     "FMRegressor": {"factorSize": "num_factors", "maxIter": "epochs"},
     "LinearLearnerClassifier": {"beta1": "beta_1", "beta2": "beta_2"},

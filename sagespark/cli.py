@@ -36,6 +36,7 @@ USAGE_ERROR = 2
 # subcommand name -> (public module, Estimator class)
 ALGORITHMS = {
     "kmeans": ("sagespark.clustering", "KMeans"),
+    "lda": ("sagespark.clustering", "LDA"),
     "pca": ("sagespark.feature", "PCA"),
     "standard-scaler": ("sagespark.feature", "StandardScaler"),
     "robust-scaler": ("sagespark.feature", "RobustScaler"),

@@ -16,6 +16,7 @@ from sagespark.states.column_summary import ColumnSummary
 from sagespark.states.fm import FMConfig, FMSolution, FMState
 from sagespark.states.kmeans import KMeansSolution, KMeansState
 from sagespark.states.knn import IndexConfig, KNNIndex, KNNSample
+from sagespark.states.lda import LDAMoments, LDASolution
 from sagespark.states.linear import ExactLeastSquares, LinearLearnerState, LinearSolution
 from sagespark.states.moments import Moments, MomentsSummary
 from sagespark.states.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
@@ -27,4 +28,5 @@ __all__ = [
     "QuantileSketches", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
+    "LDAMoments", "LDASolution",
 ]  # fmt: skip

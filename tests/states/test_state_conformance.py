@@ -18,7 +18,7 @@ import pytest
 from sagespark.kernels import CSRMatrix
 from sagespark.states import (
     ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
-    KNNSample, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
+    KNNSample, LDAMoments, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
 )  # fmt: skip
 from sagespark.states.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
 from sagespark.states.linear import Normalization, TrainingConfig, packed_hyperparameters
@@ -49,6 +49,7 @@ class Case:
     labels: bool = False  # update takes labels
     weighted: bool = True  # update takes row weights other than 1
     exact: bool = False  # split-and-merged equals whole
+    counts: bool = False  # update takes term counts (count_data), not real features
     # what must not change (default: the state's arrays); KLL sketches sort their
     # buffers when queried, which changes their bytes but not the items they hold
     view: Callable[[State], Any] = lambda state: state.to_arrays()
@@ -68,6 +69,9 @@ CASES: dict[str, Case] = {
     "quantile_sketches": Case(lambda s: QuantileSketches(200), lambda st: st.finalize([0.1, 0.5, 0.9]), weighted=False,
                               view=lambda st: (st.counts(), st.copy().finalize(np.linspace(0, 1, 101)))),
     "column_summary": Case(lambda s: ColumnSummary(200), lambda st: st.finalize()),
+    # exact moments, but the finalize's power iterations stop at a tolerance: merges are
+    # checked array by array in test_lda_state.py
+    "lda_moments": Case(lambda s: LDAMoments(D, D, seed=3), lambda st: st.finalize(2, 1.0, 1), counts=True),
 }
 
 
@@ -77,8 +81,17 @@ def data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, (x[:, 0] + rng.normal(size=n) > 0).astype(np.float64), rng.random(n) + 0.5
 
 
+def count_data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Term counts of D words from two topics, n documents of 0 to 9 tokens."""
+    rng = np.random.default_rng(seed)
+    topics = np.array([[0.5, 0.3, 0.1, 0.1], [0.1, 0.1, 0.3, 0.5]])
+    x = np.vstack([rng.multinomial(length, topics[t]) for length, t in zip(rng.integers(0, 10, n), rng.integers(0, 2, n))])
+    return x.astype(np.float64), np.zeros(n), rng.random(n) + 0.5
+
+
 def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
-    case, (x, y, w) = CASES[kind], data(0)
+    case = CASES[kind]
+    x, y, w = count_data(0) if case.counts else data(0)
     state = case.new(stream)
     for start in range(0, len(x[rows]), 25):  # several batches
         batch = slice(start, start + 25)
