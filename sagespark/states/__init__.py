@@ -22,11 +22,12 @@ from sagespark.states.moments import Moments, MomentsSummary
 from sagespark.states.pca import ExactCovariance, FrequentDirections, PCASolution, PCAState, RandomSignSketch
 from sagespark.states.quantiles import QuantileSketches
 from sagespark.states.sampling import ReservoirSample, Sample
+from sagespark.states.vocabulary import Vocabulary, VocabularyCounts
 
 __all__ = [
     "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
     "QuantileSketches", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
-    "LDAMoments", "LDASolution",
+    "LDAMoments", "LDASolution", "Vocabulary", "VocabularyCounts",
 ]  # fmt: skip

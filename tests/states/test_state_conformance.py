@@ -19,6 +19,7 @@ from sagespark.kernels import CSRMatrix
 from sagespark.states import (
     ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
     KNNSample, LDAMoments, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
+    VocabularyCounts,
 )  # fmt: skip
 from sagespark.states.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
 from sagespark.states.linear import Normalization, TrainingConfig, packed_hyperparameters
@@ -50,6 +51,7 @@ class Case:
     weighted: bool = True  # update takes row weights other than 1
     exact: bool = False  # split-and-merged equals whole
     counts: bool = False  # update takes term counts (count_data), not real features
+    tokens: bool = False  # update takes an array of words (as_tokens of the data) and a weight per word
     # what must not change (default: the state's arrays); KLL sketches sort their
     # buffers when queried, which changes their bytes but not the items they hold
     view: Callable[[State], Any] = lambda state: state.to_arrays()
@@ -72,6 +74,7 @@ CASES: dict[str, Case] = {
     # exact moments, but the finalize's power iterations stop at a tolerance: merges are
     # checked array by array in test_lda_state.py
     "lda_moments": Case(lambda s: LDAMoments(D, D, seed=3), lambda st: st.finalize(2, 1.0, 1), counts=True),
+    "vocabulary_counts": Case(lambda s: VocabularyCounts(), lambda st: st.finalize(2.0), tokens=True, exact=True),
 }
 
 
@@ -89,6 +92,11 @@ def count_data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x.astype(np.float64), np.zeros(n), rng.random(n) + 0.5
 
 
+def as_tokens(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value of the rows as a word ("w" and its integer part), with its row's weight."""
+    return np.char.add("w", np.floor(x).astype(int).astype(str)).ravel(), np.repeat(w, x.shape[1])
+
+
 def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
     case = CASES[kind]
     x, y, w = count_data(0) if case.counts else data(0)
@@ -96,6 +104,7 @@ def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
     for start in range(0, len(x[rows]), 25):  # several batches
         batch = slice(start, start + 25)
         args = (x[rows][batch], w[rows][batch] if case.weighted else None)
+        args = as_tokens(*args) if case.tokens else args
         state.update(*args, labels=y[rows][batch]) if case.labels else state.update(*args)
     return state
 
