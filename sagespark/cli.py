@@ -47,6 +47,7 @@ ALGORITHMS = {
     "fm-regressor": ("sagespark.regression", "FMRegressor"),
     "knn-classifier": ("sagespark.classification", "KNNClassifier"),
     "knn-regressor": ("sagespark.regression", "KNNRegressor"),
+    "word2vec": ("sagespark.feature", "Word2Vec"),
 }
 FORMATS = ("parquet", "csv", "json")
 # the model classes `predict` and `describe` load: sagespark's and pyspark.ml's (a

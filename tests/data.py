@@ -89,3 +89,26 @@ def npmi_coherence(topics: np.ndarray, counts, top: int = 10) -> float:
             npmi = np.log(joint[i, j] / (single[i] * single[j])) / -np.log(joint[i, j])
         scores.append(np.where(joint[i, j] > 0, npmi, -1.0).mean())
     return float(np.mean(scores))
+
+
+def planted_sentences(n: int = 1500, clusters: int = 10, per_cluster: int = 20, length: int = 8, mix: float = 0.3,
+                      seed: int = 0) -> list[list[str]]:  # fmt: skip
+    """Sentences of ``length`` words, each from one of ``clusters`` groups of words
+    ("c<group>w<word>"), a fraction ``mix`` of its words drawn from a random group."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cluster in rng.integers(0, clusters, n):
+        groups = np.where(rng.random(length) < mix, rng.integers(0, clusters, length), cluster)
+        rows.append([f"c{g}w{w}" for g, w in zip(groups, rng.integers(0, per_cluster, length))])
+    return rows
+
+
+def cluster_purity(words: np.ndarray, vectors: np.ndarray, neighbours: int = 5) -> float:
+    """The fraction of each word's nearest neighbours (cosine) from its own group
+    (planted_sentences' words); 1 / clusters by chance."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    groups = np.array([w.split("w")[0] for w in words])
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = np.argsort(-similarity, axis=1)[:, :neighbours]
+    return float((groups[nearest] == groups[:, None]).mean())

@@ -14,7 +14,7 @@ from typing import Sequence
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, NumericType, StructField
+from pyspark.sql.types import ArrayType, NumericType, StringType, StructField
 
 from sagespark.udfs.arrow import HANDLE_INVALID, HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
 
@@ -125,6 +125,19 @@ def feature_spec(
         label_col or None, num_classes, holdout[1] if holdout is not None else None,
     )  # fmt: skip
     return columns, spec
+
+
+def token_spec(dataset: DataFrame, input_col: str, handle_invalid: str) -> tuple[list[Column], FeatureSpec]:
+    """Select expressions and the worker-side spec of an ``array<string>`` column of
+    tokens (MLlib's Tokenizer / RegexTokenizer output): null rows and null tokens are
+    invalid input; a row may hold any number of tokens."""
+    require_column(dataset, input_col)
+    data_type = dataset.schema[input_col].dataType
+    if not (isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)):
+        raise ValueError(f"column '{input_col}' must be an array<string> of tokens (e.g. from Tokenizer or "
+                         f"RegexTokenizer), found {data_type.simpleString()}")  # fmt: skip
+    spec = FeatureSpec(False, 0, input_col, handle_invalid=handle_invalid, tokens=True)
+    return [F.col(input_col).alias(VALUES)], spec
 
 
 def require_handle_invalid(value: str) -> str:

@@ -158,21 +158,30 @@ class OnePassEstimator(Estimator, HasAccessors):
             rows, skipped = state.count, 0
             clock.add({MERGE_PHASE: 0.0})  # the JVM job merged its partitions itself
         else:
-            state, rows, skipped = self._fold_passes(dataset, columns, spec, new_state, passes, clock)
+            state, rows, skipped, passes = self._fold_passes(dataset, columns, spec, new_state, passes, clock)
         state = continued_state(state, initial, clock)
         summary = FitSummary(rows, skipped, passes, clock.seconds)
         return PassResult(state, summary.continuing(initial.summary if initial is not None else None))
 
     def _fold_passes(self, dataset: DataFrame, columns: list[Column], spec: FeatureSpec,
-                     new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int]:  # fmt: skip
-        """(state, rows, skipped) of ``passes`` folds, each after the first started from
-        the one before (``partition_start_state``)."""
-        start = self._first_start(new_state)
-        for number in range(1, passes + 1):
+                     new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int, int]:  # fmt: skip
+        """(state, rows, skipped, passes made) of ``passes`` folds (``_passes_from`` may
+        change the number), each after the first started from the one before
+        (``partition_start_state``)."""
+        start, number = self._first_start(new_state), 1
+        while True:
             result = fold_pass(self, dataset, columns, spec, start, number, passes, clock, self._aggregation_depth(),
                                self._state_bytes(spec))  # fmt: skip
-            start = result.state.next_pass() if number < passes else result.state
-        return result.state, result.rows, result.skipped
+            if number >= passes:
+                return result.state, result.rows, result.skipped, passes
+            start = result.state.next_pass()
+            passes, number = self._passes_from(start, passes), number + 1
+
+    def _passes_from(self, start: State, passes: int) -> int:
+        """The fit's number of passes once a later pass's start is known (``passes``,
+        the number ``_num_passes`` gave, by default; word2vec's rounds per epoch follow
+        from the corpus its first pass counted)."""
+        return passes
 
     def _first_start(self, new_state: Callable[[int], State]) -> State | Callable[[int], State]:
         """What the first pass starts from: ``new_state`` (a fresh state per partition),

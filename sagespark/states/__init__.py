@@ -23,11 +23,13 @@ from sagespark.states.pca import ExactCovariance, FrequentDirections, PCASolutio
 from sagespark.states.quantiles import QuantileSketches
 from sagespark.states.sampling import ReservoirSample, Sample
 from sagespark.states.vocabulary import Vocabulary, VocabularyCounts
+from sagespark.states.word2vec import Word2VecConfig, Word2VecRound, Word2VecSolution, Word2VecState
 
 __all__ = [
     "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
     "QuantileSketches", "ReservoirSample", "Sample", "PCAState", "PCASolution",
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
-    "LDAMoments", "LDASolution", "Vocabulary", "VocabularyCounts",
+    "LDAMoments", "LDASolution", "Vocabulary", "VocabularyCounts", "Word2VecConfig", "Word2VecRound",
+    "Word2VecSolution", "Word2VecState",
 ]  # fmt: skip

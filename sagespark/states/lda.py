@@ -136,7 +136,7 @@ class LDAMoments(State):
     def update(self, x: Features, weights: np.ndarray | None = None) -> "LDAMoments":
         if x.shape[1] != self.n_words:
             raise ValueError(f"expected {self.n_words} words (the vocabulary), found {x.shape[1]}")
-        x = CSRMatrix.from_dense(x) if isinstance(x, np.ndarray) else x
+        x = _csr(x)
         w = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
         lengths = document_lengths(x)
         short = lengths < 3

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from sagespark.kernels.tokens import Tokens
 from sagespark.states.base import State
 
 
@@ -37,8 +38,8 @@ class Vocabulary:
 
 
 class VocabularyCounts(State):
-    """See the module docstring. ``update(words, weights)`` takes one array of tokens
-    (strings) and, optionally, a weight per token."""
+    """See the module docstring. ``update(tokens, weights)`` takes a batch of token
+    lists and, optionally, a weight per row (counted once per token of the row)."""
 
     kind: ClassVar[str] = "vocabulary_counts"
 
@@ -50,13 +51,11 @@ class VocabularyCounts(State):
         self.counts = np.zeros(0)
         self.tokens, self.error = 0.0, 0.0
 
-    def update(self, words: np.ndarray, weights: np.ndarray | None = None) -> "VocabularyCounts":
-        words = np.asarray(words, dtype=str)
-        weights = np.ones(len(words)) if weights is None else np.asarray(weights, dtype=np.float64)
-        if len(weights) != len(words):
-            raise ValueError(f"got {len(weights)} weights for {len(words)} tokens")
-        unique, inverse = np.unique(words, return_inverse=True)
-        self._add(unique, np.bincount(inverse, weights, minlength=len(unique)), float(weights.sum()), 0.0)
+    def update(self, tokens: Tokens, weights: np.ndarray | None = None) -> "VocabularyCounts":
+        if weights is not None and len(weights) != tokens.num_rows:
+            raise ValueError(f"got {len(weights)} weights for {tokens.num_rows} rows")
+        words, counts = tokens.word_counts(weights)
+        self._add(words, counts, float(counts.sum()), 0.0)
         return self
 
     def merge(self, other: "VocabularyCounts") -> "VocabularyCounts":
@@ -69,7 +68,7 @@ class VocabularyCounts(State):
         return merged
 
     def _add(self, words: np.ndarray, counts: np.ndarray, tokens: float, error: float) -> None:
-        """Add sorted unique ``words`` with their counts, then reduce to the capacity."""
+        """Add distinct ``words`` with their counts, then reduce to the capacity."""
         together = np.concatenate([self.words, words])
         unique, inverse = np.unique(together, return_inverse=True)
         self.words = unique

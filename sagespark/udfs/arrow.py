@@ -7,7 +7,9 @@ aliased columns so that workers never see Spark's VectorUDT struct with its null
 - ``TYPE``    int8, 1 = dense, 0 = sparse (vector columns only)
 - ``SIZE``    int32, the sparse vector's size, -1 for dense rows (vector columns only)
 - ``INDICES`` list<int32>, empty for dense rows (vector columns only)
-- ``VALUES``  list<double>: the vector's values, the array, or the assembled columns
+- ``VALUES``  list<double>: the vector's values, the array, or the assembled columns;
+  list<string> for token input (``FeatureSpec.tokens``), decoded as a
+  :class:`~sagespark.kernels.tokens.Tokens` batch
 - ``WEIGHT``  double, when a weight column is set
 - ``LABEL``   double, for supervised stages (``FeatureSpec.label_column``)
 - ``HOLDOUT`` boolean, true for validation rows (``FeatureSpec.holdout_column``)
@@ -25,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from sagespark.kernels import CSRMatrix, Features
+from sagespark.kernels.tokens import Tokens
 
 TYPE, SIZE, INDICES, VALUES, WEIGHT = "_ss_type", "_ss_size", "_ss_indices", "_ss_values", "_ss_w"
 LABEL, HOLDOUT = "_ss_label", "_ss_holdout"
@@ -55,6 +58,7 @@ class FeatureSpec:
     num_classes: int = 0  # labels must be integers 0..num_classes-1; 0: any finite value; CLASS_INDEX_LABELS
     holdout_column: str | None = None  # as named to the user
     counts: bool = False  # values must be non-negative integers (term counts: spectral LDA)
+    tokens: bool = False  # VALUES is list<string> (words); decoded as Tokens, any length
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -79,19 +83,16 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
     wrong dimensions and bad weights."""
     values = columns[VALUES]
     offsets = np.asarray(values.offsets, dtype=np.int64)
-    flat = values.values.to_numpy(zero_copy_only=False)  # null elements become NaN
     lengths = np.diff(offsets)
     null = np.asarray(values.is_null())
-    types = sizes = None
-    if spec.is_vector:
-        types = np.asarray(columns[TYPE].fill_null(-1), dtype=np.int8)
-        sizes = np.asarray(columns[SIZE].fill_null(-1), dtype=np.int64)
-        null |= types < 0
-        dims = np.where(types == 0, sizes, lengths)
-    else:
+    if spec.tokens:
+        flat = values.values
+        bad_dim = np.zeros(len(values), dtype=bool)
         dims = lengths
-    bad_dim = ~null & (dims != spec.n_features)
-    non_finite = ~null & _rows_with(~np.isfinite(flat[offsets[0] : offsets[-1]]), offsets)
+        non_finite = ~null & _rows_with(np.asarray(flat.slice(offsets[0], offsets[-1] - offsets[0]).is_null()), offsets)
+    else:
+        flat = values.values.to_numpy(zero_copy_only=False)  # null elements become NaN
+        bad_dim, dims, non_finite, types = _numeric_checks(columns, spec, flat, offsets, lengths, null)
     invalid = null | bad_dim | non_finite
     bad_count = None
     if spec.counts:
@@ -112,7 +113,9 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
         _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, bad_count, invalid, labels, bad_label)
     valid = ~invalid
     rows = np.flatnonzero(valid)
-    if spec.is_vector and (types[rows] == 0).any():
+    if spec.tokens:
+        features = _tokens(flat, offsets, rows)
+    elif spec.is_vector and (types[rows] == 0).any():
         features = _csr(flat, offsets, lengths, rows, types, columns[INDICES], spec.n_features)
     else:
         features = _dense(flat, offsets, rows, spec.n_features, all_valid=len(rows) == len(valid))
@@ -121,6 +124,28 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
         holdout = np.asarray(columns[HOLDOUT].fill_null(False), dtype=bool)[rows]
     labels = None if labels is None else labels[rows]
     return DecodedBatch(features, weights[rows], valid, int(invalid.sum()), labels, holdout)
+
+
+def _numeric_checks(columns, spec, flat, offsets, lengths, null):
+    """(rows of the wrong dimension, each row's dimension, rows with NaN or infinity,
+    the vector rows' types or None); marks rows with a null vector type in ``null``."""
+    types = None
+    if spec.is_vector:
+        types = np.asarray(columns[TYPE].fill_null(-1), dtype=np.int8)
+        sizes = np.asarray(columns[SIZE].fill_null(-1), dtype=np.int64)
+        null |= types < 0
+        dims = np.where(types == 0, sizes, lengths)
+    else:
+        dims = lengths
+    bad_dim = ~null & (dims != spec.n_features)
+    non_finite = ~null & _rows_with(~np.isfinite(flat[offsets[0] : offsets[-1]]), offsets)
+    return bad_dim, dims, non_finite, types
+
+
+def _tokens(flat: pa.Array, offsets: np.ndarray, rows: np.ndarray) -> Tokens:
+    """The valid rows' tokens (all rows: a zero-copy slice of the Arrow strings)."""
+    whole = Tokens(offsets - offsets[0], flat.slice(offsets[0], offsets[-1] - offsets[0]))
+    return whole if len(rows) == whole.num_rows else whole.take(rows)
 
 
 def _valid_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -169,7 +194,8 @@ def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, bad_count, 
         problem = f"{int(bad_dim.sum())} row(s) have dimension {found}, expected {spec.n_features}"
         column = spec.column
     elif non_finite.any():
-        column, problem = spec.column, f"{int(non_finite.sum())} row(s) contain NaN or infinity"
+        what = "null tokens" if spec.tokens else "NaN or infinity"
+        column, problem = spec.column, f"{int(non_finite.sum())} row(s) contain {what}"
     elif bad_count is not None and bad_count.any():
         column = spec.column
         problem = f"{int(bad_count.sum())} row(s) hold a negative or non-integer value, expected term counts"

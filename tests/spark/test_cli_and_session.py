@@ -33,19 +33,21 @@ TRAIN_OPTIONS = {
     "fm-regressor": ["--factorSize", "2", "--maxIter", "2"],
     "knn-classifier": ["--k", "3"],
     "knn-regressor": ["--k", "3", "--sampleSize", "100"],
+    "word2vec": ["--inputCol", "words", "--minCount", "1", "--maxIter", "1", "--vectorSize", "4"],
 }
 
 
 @pytest.fixture(scope="module")
 def dataset(spark, tmp_path_factory):
-    """300 rows: 'features' (3 dims), a 0/1 'label', a numeric column 'a' and term
-    'counts' of 6 words from 2 topics, as parquet."""
+    """300 rows: 'features' (3 dims), a 0/1 'label', a numeric column 'a', term
+    'counts' of 6 words from 2 topics and those documents' 'words', as parquet."""
     x = np.random.default_rng(5).normal(size=(300, 3))
     counts = lda_corpus(300, 6, 2, lengths=(3, 20), topic_concentration=0.5, seed=5)[0]
-    rows = [(i, Vectors.dense(r), float(r[0] + 0.3 * r[1] > 0), float(r[2]), Vectors.dense(c))
-            for i, (r, c) in enumerate(zip(x, counts))]  # fmt: skip
+    words = [[f"w{j}" for j in np.repeat(np.arange(len(c)), c.astype(int))] for c in counts]
+    rows = [(i, Vectors.dense(r), float(r[0] + 0.3 * r[1] > 0), float(r[2]), Vectors.dense(c), w)
+            for i, (r, c, w) in enumerate(zip(x, counts, words))]  # fmt: skip
     path = str(tmp_path_factory.mktemp("cli") / "rows.parquet")
-    spark.createDataFrame(rows, ["id", "features", "label", "a", "counts"]).coalesce(2).write.parquet(path)
+    spark.createDataFrame(rows, ["id", "features", "label", "a", "counts", "words"]).coalesce(2).write.parquet(path)
     return path
 
 

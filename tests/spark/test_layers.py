@@ -72,13 +72,18 @@ def test_what_a_stage_ships_to_the_workers_loads_no_family(spark, case, shipped_
     df, _ = case_frame(spark, case)
     model = case.make().fit(df)
     model.transform(df).count()
+    assert _above(_modules_of(shipped_functions, tmp_path)) == []
+
+
+def _modules_of(shipped_functions: list, folder) -> list[str]:
+    """sys.modules of a fresh interpreter that unpickled every shipped function."""
     assert shipped_functions, "the fit and transform shipped no function: the capture missed them"
     paths = []
     for i, function in enumerate(shipped_functions):
-        path = tmp_path / f"f{i}.pkl"
+        path = folder / f"f{i}.pkl"
         path.write_bytes(cloudpickle.dumps(function))
         paths.append(str(path))
-    assert _above(_modules_after_unpickling(paths)) == []
+    return _modules_after_unpickling(paths)
 
 
 def test_the_worker_preload_lists_only_worker_and_state_modules():
@@ -87,3 +92,12 @@ def test_the_worker_preload_lists_only_worker_and_state_modules():
     script = "import sys, json; from sagespark.udfs import daemon; daemon.preload(); print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
     assert _above(json.loads(out.stdout)) == []
+
+
+def test_what_word2vec_ships_to_the_workers_loads_no_family(spark, shipped_functions, tmp_path):
+    """The token stage (no vector layout, so not a conformance case): fit and transform."""
+    from sagespark.feature import Word2Vec
+
+    df = spark.createDataFrame([(["a", "b", "a", "c"],)] * 20, "words array<string>")
+    Word2Vec(inputCol="words", minCount=1, maxIter=1, vectorSize=4).fit(df).transform(df).count()
+    assert _above(_modules_of(shipped_functions, tmp_path)) == []

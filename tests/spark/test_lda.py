@@ -169,7 +169,7 @@ def test_bad_input_is_one_clear_error(spark, df):
         LDA(k=1, extraTopics=0).fit(spark.createDataFrame([(0, Vectors.dense([1.0, 1.0, 0.0]))], ["id", "features"]))
     model = LDA(k=TOPICS).fit(df)
     narrow = spark.createDataFrame([(0, Vectors.dense([1.0, 2.0, 3.0]))], ["id", "features"])
-    with pytest.raises(Exception, match=f"{WORDS}"):
+    with pytest.raises(Exception, match=f"1 row\\(s\\) have dimension 3, expected {WORDS}"):
         model.transform(narrow).collect()
     for params, message in (({"k": 0}, "k must be > 0"), ({"whitening": "exact"}, "whitening must be one of"),
                             ({"docConcentration": [0.1, 0.2]}, "docConcentration has 2 values"),

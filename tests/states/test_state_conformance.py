@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from sagespark.kernels import CSRMatrix
+from sagespark.kernels.tokens import Tokens
 from sagespark.states import (
     ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
     KNNSample, LDAMoments, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
-    VocabularyCounts,
+    VocabularyCounts, Word2VecState,
 )  # fmt: skip
 from sagespark.states.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
 from sagespark.states.linear import Normalization, TrainingConfig, packed_hyperparameters
@@ -43,6 +44,15 @@ def _fm(stream: int) -> FMState:
     return FMState(config, 0.1, np.zeros(D), rng.normal(size=(D, 2)) * 0.1).for_partition(stream)
 
 
+W2V = {"vector_size": 3, "min_count": 1.0, "epochs": 1, "rounds": 2, "window": 2, "seed": 5}
+
+
+def _word2vec_start() -> Word2VecState:
+    """The model a round starts from: the vocabulary of the case data's words."""
+    state = Word2VecState.new_for_partition(0, **W2V)
+    return state.update(as_tokens(data(0)[0], None)[0]).next_pass()
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     new: Callable[[int], State]  # stream (partition) index -> an empty state
@@ -51,7 +61,8 @@ class Case:
     weighted: bool = True  # update takes row weights other than 1
     exact: bool = False  # split-and-merged equals whole
     counts: bool = False  # update takes term counts (count_data), not real features
-    tokens: bool = False  # update takes an array of words (as_tokens of the data) and a weight per word
+    tokens: bool = False  # update takes Tokens (as_tokens of the data) and row weights
+    after: Callable[[State], State] = lambda state: state  # what the fed state becomes (a partition's result)
     # what must not change (default: the state's arrays); KLL sketches sort their
     # buffers when queried, which changes their bytes but not the items they hold
     view: Callable[[State], Any] = lambda state: state.to_arrays()
@@ -75,6 +86,13 @@ CASES: dict[str, Case] = {
     # checked array by array in test_lda_state.py
     "lda_moments": Case(lambda s: LDAMoments(D, D, seed=3), lambda st: st.finalize(2, 1.0, 1), counts=True),
     "vocabulary_counts": Case(lambda s: VocabularyCounts(), lambda st: st.finalize(2.0), tokens=True, exact=True),
+    # the vocabulary pass (its finalize: the model the first round starts from), then a
+    # training round's partition results
+    "word2vec": Case(lambda s: Word2VecState.new_for_partition(s, **W2V), lambda st: st.next_pass().finalize(),
+                     tokens=True, weighted=False, exact=True),
+    "word2vec_round": Case(lambda s: _word2vec_start().for_partition(s),
+                           lambda st: st.completed_from(_word2vec_start()).finalize(), tokens=True, weighted=False,
+                           after=lambda st: st.partition_result()),
 }
 
 
@@ -92,9 +110,9 @@ def count_data(seed: int, n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x.astype(np.float64), np.zeros(n), rng.random(n) + 0.5
 
 
-def as_tokens(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each value of the rows as a word ("w" and its integer part), with its row's weight."""
-    return np.char.add("w", np.floor(x).astype(int).astype(str)).ravel(), np.repeat(w, x.shape[1])
+def as_tokens(x: np.ndarray, w: np.ndarray | None) -> tuple[Tokens, np.ndarray | None]:
+    """Each row as a sentence: each value a word ("w" and its integer part)."""
+    return Tokens.of([["w" + str(v) for v in row] for row in np.floor(x).astype(int)]), w
 
 
 def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
@@ -106,7 +124,7 @@ def fed(kind: str, stream: int, rows: slice = slice(None)) -> State:
         args = (x[rows][batch], w[rows][batch] if case.weighted else None)
         args = as_tokens(*args) if case.tokens else args
         state.update(*args, labels=y[rows][batch]) if case.labels else state.update(*args)
-    return state
+    return case.after(state)
 
 
 def arrays_of(value: Any) -> list[np.ndarray]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from sagespark.kernels.tokens import Tokens
 from sagespark.states import VocabularyCounts, state_from_bytes
 from sagespark.states.vocabulary import negative_sampling_distribution, subsampling_keep_probabilities
 
@@ -24,10 +26,15 @@ def counter(tokens, weights):
     return counts
 
 
+def one_per_row(tokens):
+    """A batch of one-token rows (so a row's weight is its token's)."""
+    return Tokens(np.arange(len(tokens) + 1, dtype=np.int64), pa.array(tokens.tolist(), pa.string()))
+
+
 def fed(capacity, tokens, weights, batch=1000):
     state = VocabularyCounts(capacity)
     for start in range(0, len(tokens), batch):
-        state.update(tokens[start : start + batch], weights[start : start + batch])
+        state.update(one_per_row(tokens[start : start + batch]), weights[start : start + batch])
     return state
 
 
@@ -42,7 +49,7 @@ def test_exact_counts_equal_a_counter_and_merge_in_either_order():
 
 
 def test_finalize_orders_by_count_then_word_and_applies_min_count_and_max_words():
-    state = VocabularyCounts().update(np.array(["b", "a", "c", "a", "b", "d", "a"]))
+    state = VocabularyCounts().update(Tokens.of([["b", "a", "c"], ["a", "b", "d", "a"]]))
     vocabulary = state.finalize()
     assert vocabulary.words.tolist() == ["a", "b", "c", "d"] and vocabulary.counts.tolist() == [3, 2, 1, 1]
     assert state.finalize(min_count=2).words.tolist() == ["a", "b"]
@@ -79,7 +86,7 @@ def test_word2vec_sampling_tables_match_the_formulas():
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="capacity must be 0"):
         VocabularyCounts(-1)
-    with pytest.raises(ValueError, match="got 1 weights for 2 tokens"):
-        VocabularyCounts().update(np.array(["a", "b"]), np.array([1.0]))
+    with pytest.raises(ValueError, match="got 1 weights for 2 rows"):
+        VocabularyCounts().update(Tokens.of([["a"], ["b", "c"]]), np.array([1.0]))
     with pytest.raises(ValueError, match="capacity 0 and 5"):
         VocabularyCounts().merge(VocabularyCounts(5))

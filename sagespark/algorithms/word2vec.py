@@ -1,0 +1,277 @@
+"""word2vec, BlazingText's unsupervised modes (Word2Vec / Word2VecModel, public in
+sagespark.feature).
+
+``Word2Vec`` reads an ``array<string>`` column of tokens (Tokenizer's or
+RegexTokenizer's output) in 1 + maxIter x roundsPerEpoch passes over a
+:class:`~sagespark.states.word2vec.Word2VecState`: the vocabulary, then training rounds
+that every partition trains from the same broadcast model and the driver merges (see
+the state's docstring and docs/word2vec.md for the rule and its measurements). The
+model has MLlib's API: ``getVectors``, ``findSynonyms``, ``findSynonymsArray`` and
+``transform`` (each document's mean word vector), and writes the word2vec text format
+that gensim reads (BlazingText's ``vectors.txt``).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel, keyword_only
+from pyspark.ml.functions import array_to_vector
+from pyspark.ml.linalg import Vector
+from pyspark.ml.param import Param, TypeConverters
+from pyspark.ml.param.shared import HasAggregationDepth, HasHandleInvalid, HasInputCol, HasMaxIter, HasOutputCol
+from pyspark.ml.param.shared import HasSeed, HasStepSize
+from pyspark.ml.util import DefaultParamsReadable
+from pyspark.sql import Column, DataFrame, SparkSession
+
+from sagespark.spark.features import require_handle_invalid, token_spec
+from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
+from sagespark.spark.params import auto_or_int, param, stable_default_seed
+from sagespark.spark.persistence import ParamsWritable, saved_as
+from sagespark.spark.scoring import add_scores
+from sagespark.states.base import AUTO, State, new_state
+from sagespark.states.word2vec import MERGE_RULES, Word2VecConfig, Word2VecSolution, Word2VecState, document_vectors
+from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
+
+__all__ = ["Word2Vec", "Word2VecModel", "Word2VecSummary"]
+
+
+class _Word2VecParams(HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSeed, HasHandleInvalid,
+                      HasAggregationDepth):  # fmt: skip
+    vectorSize: Param[int] = param("vectorSize", "the dimension of the word vectors (SageMaker's vector_dim)",
+                                   TypeConverters.toInt)  # fmt: skip
+    windowSize: Param[int] = param("windowSize", "context words either side of a word (at most; each word's "
+                                   "window is drawn from 1..windowSize)", TypeConverters.toInt)  # fmt: skip
+    minCount: Param[int] = param("minCount", "words occurring fewer times are left out of the vocabulary",
+                                 TypeConverters.toInt)  # fmt: skip
+    maxSentenceLength: Param[int] = param("maxSentenceLength", "longer rows are cut into sentences of this many "
+                                          "words (after subsampling)", TypeConverters.toInt)  # fmt: skip
+    numPartitions: Param[int] = param("numPartitions", "partitions to train on (0: the input's); the input is "
+                                      "repartitioned to this many and cached for the fit", TypeConverters.toInt)  # fmt: skip
+    mode: Param[str] = param("mode", "'batch_skipgram' (skip-gram whose pairs of one word share their negative "
+                             "samples), 'skipgram' or 'cbow'", TypeConverters.toString)  # fmt: skip
+    negativeSamples: Param[int] = param("negativeSamples", "noise words per positive pair (negative sampling)",
+                                        TypeConverters.toInt)  # fmt: skip
+    samplingThreshold: Param[float] = param("samplingThreshold", "word2vec's subsampling threshold t: a word of "
+                                            "frequency f is kept with probability sqrt(t/f) + t/f (0: no "
+                                            "subsampling)", TypeConverters.toFloat)  # fmt: skip
+    batchSize: Param[int] = param("batchSize", "batch_skipgram: context words per shared-negatives batch",
+                                  TypeConverters.toInt)  # fmt: skip
+    roundsPerEpoch: Param[str] = param("roundsPerEpoch", "training rounds per epoch, each one pass whose "
+                                       "partitions' changes are merged ('auto': one per 1M words of a partition)",
+                                       auto_or_int)  # fmt: skip
+    roundMerge: Param[str] = param("roundMerge", "how a round's partition changes to a word's vector combine: "
+                                   "'sum' or 'average' (over the partitions that changed it)",
+                                   TypeConverters.toString)  # fmt: skip
+    maxVocabularySize: Param[int] = param("maxVocabularySize", "0: count every word exactly; m > 0: count with a "
+                                          "Misra-Gries summary of m words (fixed memory per worker)",
+                                          TypeConverters.toInt)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            vectorSize=100, windowSize=5, minCount=5, maxIter=5, stepSize=0.05, maxSentenceLength=1000,
+            numPartitions=0, mode="batch_skipgram", negativeSamples=5, samplingThreshold=1e-4, batchSize=11,
+            roundsPerEpoch=AUTO, roundMerge="sum", maxVocabularySize=0, outputCol="vector", handleInvalid="error",
+            aggregationDepth=2, seed=stable_default_seed(self),
+        )  # fmt: skip
+
+    def _config(self) -> Word2VecConfig:
+        rounds = self.getOrDefault(self.roundsPerEpoch)
+        if rounds != AUTO and (not rounds.isdigit() or int(rounds) < 1):
+            raise ValueError(f"roundsPerEpoch must be 'auto' or an integer >= 1, got {rounds!r}")
+        return Word2VecConfig(
+            vector_size=self.getOrDefault(self.vectorSize), window=self.getOrDefault(self.windowSize),
+            min_count=float(self.getOrDefault(self.minCount)),
+            max_vocabulary=self.getOrDefault(self.maxVocabularySize), mode=self.getOrDefault(self.mode),
+            negative=self.getOrDefault(self.negativeSamples), sample=self.getOrDefault(self.samplingThreshold),
+            batch_size=self.getOrDefault(self.batchSize), epochs=self.getMaxIter(),
+            rounds=0 if rounds == AUTO else int(rounds), step_size=self.getStepSize(),
+            max_sentence_length=self.getOrDefault(self.maxSentenceLength), seed=self.getSeed() % (1 << 63),
+            merge_rule=self.getOrDefault(self.roundMerge),
+        )  # fmt: skip
+
+    def _tokens_input(self, dataset: DataFrame) -> tuple[list[Column], FeatureSpec]:
+        return token_spec(dataset, self.getInputCol(), require_handle_invalid(self.getHandleInvalid()))
+
+
+@contextmanager
+def _training_rows(dataset: DataFrame, column: str, partitions: int) -> Iterator[DataFrame]:
+    """The token column the passes read: repartitioned when ``partitions`` > 0, and
+    cached for the fit when the input is not (a fit reads it 1 + epochs x rounds times)."""
+    if partitions < 0:
+        raise ValueError(f"numPartitions must be >= 0 (0: the input's partitions), got {partitions}")
+    rows = dataset.select(column)
+    if partitions:
+        rows = rows.repartition(partitions)
+    elif dataset.storageLevel != StorageLevel.NONE:
+        yield rows
+        return
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield rows
+    finally:
+        rows.unpersist()
+
+
+@saved_as("sagespark.feature")
+class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsWritable):
+    """word2vec with negative sampling (BlazingText's batch_skipgram, skipgram and
+    cbow), trained on the partitions in rounds.
+
+    >>> tokens = Tokenizer(inputCol="text", outputCol="words").transform(docs)  # doctest: +SKIP
+    >>> model = Word2Vec(inputCol="words", outputCol="vector").fit(tokens)      # doctest: +SKIP
+    >>> model.findSynonyms("king", 5).show()                                    # doctest: +SKIP
+    """
+
+    @keyword_only
+    def __init__(
+        self, *, vectorSize: int = 100, minCount: int = 5, numPartitions: int = 0, stepSize: float = 0.05,
+        maxIter: int = 5, seed: int | None = None, inputCol: str | None = None, outputCol: str = "vector",
+        windowSize: int = 5, maxSentenceLength: int = 1000, mode: str = "batch_skipgram", negativeSamples: int = 5,
+        samplingThreshold: float = 1e-4, batchSize: int = 11, roundsPerEpoch: int | str = AUTO,
+        roundMerge: str = "sum", maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> "Word2Vec":
+        return self._set(**{key: value for key, value in kwargs.items() if value is not None})
+
+    def setInitialModel(self, model: "StateModel | None") -> "Word2Vec":
+        if model is not None:
+            raise ValueError("Word2Vec does not continue a fitted model (its vocabulary is fixed by its first "
+                             "pass); fit on the old and the new data together")  # fmt: skip
+        return super().setInitialModel(model)
+
+    def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
+        if self.getOrDefault(self.roundMerge) not in MERGE_RULES:
+            raise ValueError(f"roundMerge must be one of {MERGE_RULES}, got {self.getOrDefault(self.roundMerge)!r}")
+        return self._tokens_input(dataset)
+
+    def _new_state(self, spec: FeatureSpec) -> Callable[[int], State]:
+        return partial(new_state, kind=Word2VecState.kind, **asdict(self._config()))
+
+    def _num_passes(self) -> int:
+        config = self._config()
+        return 1 + config.epochs * max(config.rounds, 1)
+
+    def _passes_from(self, start: State, passes: int) -> int:
+        return start.total_passes
+
+    def _fit_pass(self, dataset: DataFrame) -> PassResult:
+        if not self.isDefined(self.inputCol):
+            raise ValueError("set inputCol to an array<string> column of tokens")
+        with _training_rows(dataset, self.getInputCol(), self.getOrDefault(self.numPartitions)) as rows:
+            return super()._fit_pass(rows)
+
+    def _model_class(self) -> type["Word2VecModel"]:
+        return Word2VecModel
+
+
+@dataclass(frozen=True)
+class Word2VecSummary(FitSummary):
+    """FitSummary of a Word2Vec fit, with the vocabulary's size, the corpus's words in
+    it (one epoch's training words) and the rounds per epoch the fit made."""
+
+    vocabularySize: int = 0
+    trainWords: float = 0.0
+    roundsPerEpoch: int = 0
+
+
+@saved_as("sagespark.feature")
+class Word2VecModel(StateModel, _Word2VecParams):
+    """One vector per vocabulary word (most frequent first); keeps the training state
+    (both vector matrices and the counts) and saves it as arrays."""
+
+    def _describe(self) -> dict[str, Any]:
+        return {"vocabularySize": len(self._state.words), "mode": self._state.config.mode}
+
+    @property
+    def summary(self) -> Word2VecSummary:
+        state = self._state
+        return Word2VecSummary(**asdict(self._summary), vocabularySize=len(state.words),
+                               trainWords=float(state.counts.sum()), roundsPerEpoch=state.config.rounds)  # fmt: skip
+
+    def _finalized(self) -> "Word2VecModel":
+        self._solution
+        return self
+
+    @property
+    def _solution(self) -> Word2VecSolution:
+        return self._finalize_cached((), self._state.finalize)
+
+    @property
+    def _unit_vectors(self) -> np.ndarray:
+        def unit() -> np.ndarray:
+            vectors = self._solution.vectors.astype(np.float64)
+            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
+
+        cached = getattr(self, "_cached_unit", None)
+        if cached is None or cached[0] is not self._solution:
+            cached = (self._solution, unit())
+            self._cached_unit = cached
+        return cached[1]
+
+    @property
+    def numFeatures(self) -> int:
+        return self._state.config.vector_size
+
+    def getVectors(self) -> DataFrame:
+        """MLlib's DataFrame of the vocabulary: word (string), vector (a dense vector)."""
+        solution = self._solution
+        table = pa.table({"word": pa.array(solution.words.tolist(), pa.string()),
+                          "vector": pa.array(list(solution.vectors.astype(np.float64)), pa.list_(pa.float64()))})  # fmt: skip
+        frame = SparkSession.active().createDataFrame(table.to_pandas())
+        return frame.select("word", array_to_vector("vector").alias("vector"))
+
+    def findSynonymsArray(self, word: str | Vector | np.ndarray, num: int) -> list[tuple[str, float]]:
+        """The ``num`` words of highest cosine similarity to ``word`` (a vocabulary word,
+        itself left out, as MLlib's) or to a vector, with their similarities."""
+        if num < 0:
+            raise ValueError(f"num must be >= 0, got {num}")
+        unit, words = self._unit_vectors, self._solution.words
+        if isinstance(word, str):
+            index = np.flatnonzero(words == word)
+            if len(index) == 0:
+                raise ValueError(f"word {word!r} is not in the vocabulary ({len(words)} words)")
+            query, skip = unit[index[0]], int(index[0])
+        else:
+            query, skip = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float64), -1
+            if query.shape != (unit.shape[1],):
+                raise ValueError(f"the query vector has dimension {query.size}, expected {unit.shape[1]}")
+            query = query / max(np.linalg.norm(query), 1e-300)
+        similarity = unit @ query
+        if skip >= 0:
+            similarity[skip] = -np.inf
+        order = np.argsort(-similarity, kind="stable")[: min(num, len(words) - (skip >= 0))]
+        return [(str(words[i]), float(similarity[i])) for i in order]
+
+    def findSynonyms(self, word: str | Vector | np.ndarray, num: int) -> DataFrame:
+        """findSynonymsArray as MLlib's DataFrame: word, similarity."""
+        rows = self.findSynonymsArray(word, num)
+        return SparkSession.active().createDataFrame(rows, "word string, similarity double")
+
+    def saveWord2VecFormat(self, path: str) -> None:
+        """Write the vectors in the word2vec text format (a "words dimension" header,
+        then one "word v1 ... vd" line per word), BlazingText's vectors.txt, which
+        gensim's ``KeyedVectors.load_word2vec_format`` reads. ``path`` is a local file
+        on the driver."""
+        solution = self._solution
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(f"{len(solution.words)} {solution.vectors.shape[1]}\n")
+            for word, vector in zip(solution.words.tolist(), solution.vectors):
+                out.write(word + " " + " ".join(f"{v:.9g}" for v in vector.tolist()) + "\n")  # float32 exactly
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        solution = self._solution
+        scorer = partial(document_vectors, vocabulary=pa.array(solution.words.tolist(), pa.string()),
+                         vectors=solution.vectors)  # fmt: skip
+        outputs = {self.getOutputCol(): ("vector", VECTOR_ARROW_TYPE)}
+        return add_scores(dataset, self._tokens_input(dataset), scorer, outputs)
