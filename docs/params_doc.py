@@ -17,13 +17,14 @@ from pyspark.ml.param import Params
 
 def stages() -> list[Params]:
     """Every public sagespark Estimator, in the order of the user guide."""
-    from sagespark.classification import FMClassifier, KNNClassifier, LinearLearnerClassifier
+    from sagespark.classification import BlazingTextClassifier, FMClassifier, KNNClassifier, LinearLearnerClassifier
     from sagespark.clustering import LDA, KMeans
     from sagespark.feature import PCA, QuantileDiscretizer, RobustScaler, StandardScaler, Word2Vec
     from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor
 
     classes = [KMeans, PCA, StandardScaler, RobustScaler, QuantileDiscretizer, LinearLearnerClassifier,
-               LinearLearnerRegressor, FMClassifier, FMRegressor, KNNClassifier, KNNRegressor, LDA, Word2Vec]  # fmt: skip
+               LinearLearnerRegressor, FMClassifier, FMRegressor, KNNClassifier, KNNRegressor, LDA, Word2Vec,
+               BlazingTextClassifier]  # fmt: skip
     return [cls() for cls in classes]
 
 
@@ -79,6 +80,7 @@ GUIDE_PAGES = {
     "knn.md": ["KNNClassifier", "KNNRegressor"],
     "lda.md": ["LDA"],
     "word2vec.md": ["Word2Vec"],
+    "text_classification.md": ["BlazingTextClassifier"],
 }
 _BLOCK = re.compile(r"<!-- params: (\w+) -->\n.*?<!-- end params -->", re.S)
 
@@ -87,6 +89,7 @@ _SAGEMAKER_RENAMES = {
     "PCA": {"k": "num_components"},
     "LDA": {"k": "num_topics"},
     "Word2Vec": {"vectorSize": "vector_dim", "maxIter": "epochs", "stepSize": "learning_rate"},
+    "BlazingTextClassifier": {"vectorSize": "vector_dim", "maxIter": "epochs", "stepSize": "learning_rate"},
     "FMClassifier": {"factorSize": "num_factors", "maxIter": "epochs"},
     "FMRegressor": {"factorSize": "num_factors", "maxIter": "epochs"},
     "LinearLearnerClassifier": {"beta1": "beta_1", "beta2": "beta_2"},

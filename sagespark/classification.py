@@ -1,6 +1,7 @@
 """Classifiers: LinearLearnerClassifier (SageMaker's linear learner, binary and
-multiclass), FMClassifier (factorization machines, binary) and KNNClassifier
-(k-nearest neighbours), with MLlib's output columns.
+multiclass), FMClassifier (factorization machines, binary), KNNClassifier
+(k-nearest neighbours) and BlazingTextClassifier (fastText's text classifier, any number
+of classes), with MLlib's output columns.
 
 Binary models output ``rawPrediction`` [-s, s] for the score s, ``probability``
 [1 - p, p] with p = sigmoid(s) (logistic loss only: hinge gives no probability), and
@@ -12,8 +13,9 @@ softmax and the argmax.
 from sagespark.algorithms.fm import FMClassificationModel, FMClassifier
 from sagespark.algorithms.knn import KNNClassificationModel, KNNClassifier
 from sagespark.algorithms.linear import LinearLearnerClassificationModel, LinearLearnerClassifier
+from sagespark.algorithms.text_classifier import BlazingTextClassificationModel, BlazingTextClassifier
 
 __all__ = [
     "LinearLearnerClassifier", "LinearLearnerClassificationModel", "FMClassifier", "FMClassificationModel",
-    "KNNClassifier", "KNNClassificationModel",
+    "KNNClassifier", "KNNClassificationModel", "BlazingTextClassifier", "BlazingTextClassificationModel",
 ]  # fmt: skip

@@ -48,6 +48,7 @@ ALGORITHMS = {
     "knn-classifier": ("sagespark.classification", "KNNClassifier"),
     "knn-regressor": ("sagespark.regression", "KNNRegressor"),
     "word2vec": ("sagespark.feature", "Word2Vec"),
+    "blazingtext-classifier": ("sagespark.classification", "BlazingTextClassifier"),
 }
 FORMATS = ("parquet", "csv", "json")
 # the model classes `predict` and `describe` load: sagespark's and pyspark.ml's (a

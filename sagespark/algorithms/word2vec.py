@@ -13,14 +13,13 @@ that gensim reads (BlazingText's ``vectors.txt``).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel, keyword_only
+from pyspark import keyword_only
 from pyspark.ml.functions import array_to_vector
 from pyspark.ml.linalg import Vector
 from pyspark.ml.param import Param, TypeConverters
@@ -29,30 +28,24 @@ from pyspark.ml.param.shared import HasSeed, HasStepSize
 from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from sagespark.spark.features import require_handle_invalid, token_spec
+from sagespark.spark.features import require_handle_invalid, token_spec, training_rows
 from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
-from sagespark.spark.params import auto_or_int, param, stable_default_seed
+from sagespark.spark.params import HasTrainingRounds, param, stable_default_seed
 from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.scoring import add_scores
 from sagespark.states.base import AUTO, State, new_state
-from sagespark.states.word2vec import MERGE_RULES, Word2VecConfig, Word2VecSolution, Word2VecState, document_vectors
+from sagespark.states.word2vec import Word2VecConfig, Word2VecSolution, Word2VecState, document_vectors
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
 __all__ = ["Word2Vec", "Word2VecModel", "Word2VecSummary"]
 
 
-class _Word2VecParams(HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSeed, HasHandleInvalid,
-                      HasAggregationDepth):  # fmt: skip
-    vectorSize: Param[int] = param("vectorSize", "the dimension of the word vectors (SageMaker's vector_dim)",
-                                   TypeConverters.toInt)  # fmt: skip
+class _Word2VecParams(HasTrainingRounds, HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSeed,
+                      HasHandleInvalid, HasAggregationDepth):  # fmt: skip
     windowSize: Param[int] = param("windowSize", "context words either side of a word (at most; each word's "
                                    "window is drawn from 1..windowSize)", TypeConverters.toInt)  # fmt: skip
-    minCount: Param[int] = param("minCount", "words occurring fewer times are left out of the vocabulary",
-                                 TypeConverters.toInt)  # fmt: skip
     maxSentenceLength: Param[int] = param("maxSentenceLength", "longer rows are cut into sentences of this many "
                                           "words (after subsampling)", TypeConverters.toInt)  # fmt: skip
-    numPartitions: Param[int] = param("numPartitions", "partitions to train on (0: the input's); the input is "
-                                      "repartitioned to this many and cached for the fit", TypeConverters.toInt)  # fmt: skip
     mode: Param[str] = param("mode", "'batch_skipgram' (skip-gram whose pairs of one word share their negative "
                              "samples), 'skipgram' or 'cbow'", TypeConverters.toString)  # fmt: skip
     negativeSamples: Param[int] = param("negativeSamples", "noise words per positive pair (negative sampling)",
@@ -62,61 +55,25 @@ class _Word2VecParams(HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSee
                                             "subsampling)", TypeConverters.toFloat)  # fmt: skip
     batchSize: Param[int] = param("batchSize", "batch_skipgram: context words per shared-negatives batch",
                                   TypeConverters.toInt)  # fmt: skip
-    roundsPerEpoch: Param[str] = param("roundsPerEpoch", "training rounds per epoch, each one pass whose "
-                                       "partitions' changes are merged ('auto': one per 1M words of a partition)",
-                                       auto_or_int)  # fmt: skip
-    roundMerge: Param[str] = param("roundMerge", "how a round's partition changes to a word's vector combine: "
-                                   "'sum' or 'average' (over the partitions that changed it)",
-                                   TypeConverters.toString)  # fmt: skip
-    maxVocabularySize: Param[int] = param("maxVocabularySize", "0: count every word exactly; m > 0: count with a "
-                                          "Misra-Gries summary of m words (fixed memory per worker)",
-                                          TypeConverters.toInt)  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(
-            vectorSize=100, windowSize=5, minCount=5, maxIter=5, stepSize=0.05, maxSentenceLength=1000,
-            numPartitions=0, mode="batch_skipgram", negativeSamples=5, samplingThreshold=1e-4, batchSize=11,
-            roundsPerEpoch=AUTO, roundMerge="sum", maxVocabularySize=0, outputCol="vector", handleInvalid="error",
+            windowSize=5, maxIter=5, stepSize=0.05, maxSentenceLength=1000, mode="batch_skipgram",
+            negativeSamples=5, samplingThreshold=1e-4, batchSize=11, outputCol="vector", handleInvalid="error",
             aggregationDepth=2, seed=stable_default_seed(self),
         )  # fmt: skip
 
     def _config(self) -> Word2VecConfig:
-        rounds = self.getOrDefault(self.roundsPerEpoch)
-        if rounds != AUTO and (not rounds.isdigit() or int(rounds) < 1):
-            raise ValueError(f"roundsPerEpoch must be 'auto' or an integer >= 1, got {rounds!r}")
         return Word2VecConfig(
-            vector_size=self.getOrDefault(self.vectorSize), window=self.getOrDefault(self.windowSize),
-            min_count=float(self.getOrDefault(self.minCount)),
-            max_vocabulary=self.getOrDefault(self.maxVocabularySize), mode=self.getOrDefault(self.mode),
+            window=self.getOrDefault(self.windowSize), mode=self.getOrDefault(self.mode),
             negative=self.getOrDefault(self.negativeSamples), sample=self.getOrDefault(self.samplingThreshold),
-            batch_size=self.getOrDefault(self.batchSize), epochs=self.getMaxIter(),
-            rounds=0 if rounds == AUTO else int(rounds), step_size=self.getStepSize(),
-            max_sentence_length=self.getOrDefault(self.maxSentenceLength), seed=self.getSeed() % (1 << 63),
-            merge_rule=self.getOrDefault(self.roundMerge),
+            batch_size=self.getOrDefault(self.batchSize),
+            max_sentence_length=self.getOrDefault(self.maxSentenceLength), **self._rounds_config(),
         )  # fmt: skip
 
     def _tokens_input(self, dataset: DataFrame) -> tuple[list[Column], FeatureSpec]:
         return token_spec(dataset, self.getInputCol(), require_handle_invalid(self.getHandleInvalid()))
-
-
-@contextmanager
-def _training_rows(dataset: DataFrame, column: str, partitions: int) -> Iterator[DataFrame]:
-    """The token column the passes read: repartitioned when ``partitions`` > 0, and
-    cached for the fit when the input is not (a fit reads it 1 + epochs x rounds times)."""
-    if partitions < 0:
-        raise ValueError(f"numPartitions must be >= 0 (0: the input's partitions), got {partitions}")
-    rows = dataset.select(column)
-    if partitions:
-        rows = rows.repartition(partitions)
-    elif dataset.storageLevel != StorageLevel.NONE:
-        yield rows
-        return
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        yield rows
-    finally:
-        rows.unpersist()
 
 
 @saved_as("sagespark.feature")
@@ -135,7 +92,7 @@ class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsW
         maxIter: int = 5, seed: int | None = None, inputCol: str | None = None, outputCol: str = "vector",
         windowSize: int = 5, maxSentenceLength: int = 1000, mode: str = "batch_skipgram", negativeSamples: int = 5,
         samplingThreshold: float = 1e-4, batchSize: int = 11, roundsPerEpoch: int | str = AUTO,
-        roundMerge: str = "sum", maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2,
+        roundMerge: str = "saturating", maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2,
     ) -> None:  # fmt: skip
         super().__init__()
         self.setParams(**self._input_kwargs)
@@ -151,8 +108,6 @@ class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsW
         return super().setInitialModel(model)
 
     def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
-        if self.getOrDefault(self.roundMerge) not in MERGE_RULES:
-            raise ValueError(f"roundMerge must be one of {MERGE_RULES}, got {self.getOrDefault(self.roundMerge)!r}")
         return self._tokens_input(dataset)
 
     def _new_state(self, spec: FeatureSpec) -> Callable[[int], State]:
@@ -168,7 +123,7 @@ class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsW
     def _fit_pass(self, dataset: DataFrame) -> PassResult:
         if not self.isDefined(self.inputCol):
             raise ValueError("set inputCol to an array<string> column of tokens")
-        with _training_rows(dataset, self.getInputCol(), self.getOrDefault(self.numPartitions)) as rows:
+        with training_rows(dataset, [self.getInputCol()], self.getOrDefault(self.numPartitions)) as rows:
             return super()._fit_pass(rows)
 
     def _model_class(self) -> type["Word2VecModel"]:

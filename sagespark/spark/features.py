@@ -9,14 +9,18 @@ replaced by an empty array, which keeps sparse rows sparse at the cost of
 
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
+from pyspark import StorageLevel
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType, StringType, StructField
 
-from sagespark.udfs.arrow import HANDLE_INVALID, HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec
+from sagespark.udfs.arrow import (
+    CLASS_INDEX_LABELS, HANDLE_INVALID, HOLDOUT, INDICES, LABEL, SIZE, TYPE, VALUES, WEIGHT, FeatureSpec,
+)  # fmt: skip
 
 
 def feature_columns(
@@ -127,17 +131,47 @@ def feature_spec(
     return columns, spec
 
 
-def token_spec(dataset: DataFrame, input_col: str, handle_invalid: str) -> tuple[list[Column], FeatureSpec]:
+def token_spec(dataset: DataFrame, input_col: str, handle_invalid: str, label_col: str | None = None,
+               holdout: tuple[Column, str] | None = None) -> tuple[list[Column], FeatureSpec]:  # fmt: skip
     """Select expressions and the worker-side spec of an ``array<string>`` column of
     tokens (MLlib's Tokenizer / RegexTokenizer output): null rows and null tokens are
-    invalid input; a row may hold any number of tokens."""
+    invalid input; a row may hold any number of tokens. Text classifiers add
+    ``label_col`` (class indices 0, 1, ...) and ``holdout`` (as feature_spec)."""
     require_column(dataset, input_col)
     data_type = dataset.schema[input_col].dataType
     if not (isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)):
         raise ValueError(f"column '{input_col}' must be an array<string> of tokens (e.g. from Tokenizer or "
                          f"RegexTokenizer), found {data_type.simpleString()}")  # fmt: skip
-    spec = FeatureSpec(False, 0, input_col, handle_invalid=handle_invalid, tokens=True)
-    return [F.col(input_col).alias(VALUES)], spec
+    columns = [F.col(input_col).alias(VALUES)]
+    if label_col:
+        require_numeric(dataset, label_col, "label column")
+        columns.append(F.col(label_col).cast("double").alias(LABEL))
+    if holdout is not None:
+        columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
+    spec = FeatureSpec(False, 0, input_col, handle_invalid=handle_invalid, tokens=True, label_column=label_col or None,
+                       num_classes=CLASS_INDEX_LABELS if label_col else 0,
+                       holdout_column=holdout[1] if holdout is not None else None)  # fmt: skip
+    return columns, spec
+
+
+@contextmanager
+def training_rows(dataset: DataFrame, columns: list[str], partitions: int) -> Iterator[DataFrame]:
+    """The columns a multi-pass fit reads: repartitioned when ``partitions`` > 0, and
+    cached for the fit when the input is not (word2vec reads it 1 + epochs x rounds
+    times)."""
+    if partitions < 0:
+        raise ValueError(f"numPartitions must be >= 0 (0: the input's partitions), got {partitions}")
+    rows = dataset.select(*columns)
+    if partitions:
+        rows = rows.repartition(partitions)
+    elif dataset.storageLevel != StorageLevel.NONE:
+        yield rows
+        return
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield rows
+    finally:
+        rows.unpersist()
 
 
 def require_handle_invalid(value: str) -> str:

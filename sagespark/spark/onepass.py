@@ -172,15 +172,18 @@ class OnePassEstimator(Estimator, HasAccessors):
         while True:
             result = fold_pass(self, dataset, columns, spec, start, number, passes, clock, self._aggregation_depth(),
                                self._state_bytes(spec))  # fmt: skip
+            if number < passes:
+                start = result.state.next_pass()
+                passes = self._passes_from(start, passes)
             if number >= passes:
-                return result.state, result.rows, result.skipped, passes
-            start = result.state.next_pass()
-            passes, number = self._passes_from(start, passes), number + 1
+                return result.state, result.rows, result.skipped, number
+            number += 1
 
     def _passes_from(self, start: State, passes: int) -> int:
-        """The fit's number of passes once a later pass's start is known (``passes``,
-        the number ``_num_passes`` gave, by default; word2vec's rounds per epoch follow
-        from the corpus its first pass counted)."""
+        """The fit's number of passes once the next pass's start is known (``passes``,
+        the number ``_num_passes`` gave, by default). Word2vec's rounds per epoch follow
+        from the partitions its first pass saw; a number no larger than the passes made
+        stops the fit (early stopping)."""
         return passes
 
     def _first_start(self, new_state: Callable[[int], State]) -> State | Callable[[int], State]:

@@ -138,3 +138,39 @@ class HasVectorInput(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleInvali
     def getFeaturesCol(self) -> str:
         """Alias of inputCol, so the stage reads like sagespark's other stages."""
         return self.getInputCol()
+
+
+class HasTrainingRounds(Params):
+    """The params of the stages trained in rounds on every partition (word2vec, the text
+    classifier; sagespark.states.rounds): the model's size, the vocabulary and the rounds."""
+
+    vectorSize: Param[int] = param("vectorSize", "the dimension of the word vectors (SageMaker's vector_dim)",
+                                   TypeConverters.toInt)  # fmt: skip
+    minCount: Param[int] = param("minCount", "words occurring fewer times are left out of the vocabulary",
+                                 TypeConverters.toInt)  # fmt: skip
+    numPartitions: Param[int] = param("numPartitions", "partitions to train on (0: the input's); the input is "
+                                      "repartitioned to this many and cached for the fit", TypeConverters.toInt)  # fmt: skip
+    roundsPerEpoch: Param[str] = param("roundsPerEpoch", "training rounds per epoch, each one pass whose "
+                                       "partitions' changes are merged ('auto': 4 per partition, 1 for one)",
+                                       auto_or_int)  # fmt: skip
+    roundMerge: Param[str] = param("roundMerge", "how a round's partition changes to a row combine: 'saturating' "
+                                   "(the sum for rows few steps changed, the mean for rows many did), 'average' "
+                                   "or 'sum'", TypeConverters.toString)  # fmt: skip
+    maxVocabularySize: Param[int] = param("maxVocabularySize", "0: count every word exactly; m > 0: count with a "
+                                          "Misra-Gries summary of m words (fixed memory per worker)",
+                                          TypeConverters.toInt)  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(vectorSize=100, minCount=5, numPartitions=0, roundsPerEpoch="auto", roundMerge="saturating",
+                         maxVocabularySize=0)  # fmt: skip
+
+    def _rounds_config(self) -> dict[str, Any]:
+        """The shared fields of the states' configs (sagespark.states.rounds)."""
+        rounds = self.getOrDefault(self.roundsPerEpoch)
+        if rounds != "auto" and (not rounds.isdigit() or int(rounds) < 1):
+            raise ValueError(f"roundsPerEpoch must be 'auto' or an integer >= 1, got {rounds!r}")
+        return {"vector_size": self.getOrDefault(self.vectorSize), "min_count": float(self.getOrDefault(self.minCount)),
+                "max_vocabulary": self.getOrDefault(self.maxVocabularySize), "epochs": self.getOrDefault("maxIter"),
+                "rounds": 0 if rounds == "auto" else int(rounds), "step_size": self.getOrDefault("stepSize"),
+                "seed": self.getOrDefault("seed") % (1 << 63), "merge_rule": self.getOrDefault(self.roundMerge)}  # fmt: skip

@@ -23,7 +23,9 @@ from sagespark.states.pca import ExactCovariance, FrequentDirections, PCASolutio
 from sagespark.states.quantiles import QuantileSketches
 from sagespark.states.sampling import ReservoirSample, Sample
 from sagespark.states.vocabulary import Vocabulary, VocabularyCounts
-from sagespark.states.word2vec import Word2VecConfig, Word2VecRound, Word2VecSolution, Word2VecState
+from sagespark.states.rounds import Word2VecRound
+from sagespark.states.text_classifier import TextClassifierConfig, TextClassifierSolution, TextClassifierState
+from sagespark.states.word2vec import Word2VecConfig, Word2VecSolution, Word2VecState
 
 __all__ = [
     "State", "state_from_bytes", "ColumnSummary", "KMeansState", "KMeansSolution", "Moments", "MomentsSummary",
@@ -31,5 +33,5 @@ __all__ = [
     "ExactCovariance", "RandomSignSketch", "FrequentDirections", "LinearLearnerState", "LinearSolution",
     "ExactLeastSquares", "FMConfig", "FMSolution", "FMState", "IndexConfig", "KNNIndex", "KNNSample",
     "LDAMoments", "LDASolution", "Vocabulary", "VocabularyCounts", "Word2VecConfig", "Word2VecRound",
-    "Word2VecSolution", "Word2VecState",
+    "Word2VecSolution", "Word2VecState", "TextClassifierConfig", "TextClassifierSolution", "TextClassifierState",
 ]  # fmt: skip

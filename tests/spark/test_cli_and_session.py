@@ -34,6 +34,7 @@ TRAIN_OPTIONS = {
     "knn-classifier": ["--k", "3"],
     "knn-regressor": ["--k", "3", "--sampleSize", "100"],
     "word2vec": ["--inputCol", "words", "--minCount", "1", "--maxIter", "1", "--vectorSize", "4"],
+    "blazingtext-classifier": ["--minCount", "1", "--maxIter", "1", "--buckets", "100"],
 }
 
 

@@ -401,5 +401,7 @@ def test_every_public_stage_has_a_conformance_case():
     public = {value for module in modules for name, value in vars(module).items()
               if not name.startswith("_") and isinstance(value, type) and issubclass(value, Estimator)
               and value.__module__.startswith(module.__name__)}  # fmt: skip
-    elsewhere = {sagespark.feature.QuantileDiscretizer: "tests/spark/test_feature.py"}
+    elsewhere = {sagespark.feature.QuantileDiscretizer: "tests/spark/test_feature.py",
+                 sagespark.feature.Word2Vec: "tests/spark/test_word2vec.py",  # token input
+                 sagespark.classification.BlazingTextClassifier: "tests/spark/test_text_classifier.py"}
     assert public == {type(case.make()) for case in CASES} | set(elsewhere)

@@ -94,10 +94,12 @@ def test_the_worker_preload_lists_only_worker_and_state_modules():
     assert _above(json.loads(out.stdout)) == []
 
 
-def test_what_word2vec_ships_to_the_workers_loads_no_family(spark, shipped_functions, tmp_path):
-    """The token stage (no vector layout, so not a conformance case): fit and transform."""
+def test_what_the_token_stages_ship_to_the_workers_loads_no_family(spark, shipped_functions, tmp_path):
+    """The token stages (no vector layout, so not conformance cases): fit and transform."""
+    from sagespark.classification import BlazingTextClassifier
     from sagespark.feature import Word2Vec
 
-    df = spark.createDataFrame([(["a", "b", "a", "c"],)] * 20, "words array<string>")
+    df = spark.createDataFrame([(["a", "b", "a", "c"], float(i % 2)) for i in range(20)], "words array<string>, label double")
     Word2Vec(inputCol="words", minCount=1, maxIter=1, vectorSize=4).fit(df).transform(df).count()
+    BlazingTextClassifier(minCount=1, maxIter=1, vectorSize=4, buckets=10).fit(df).transform(df).count()
     assert _above(_modules_of(shipped_functions, tmp_path)) == []

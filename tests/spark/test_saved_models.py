@@ -5,7 +5,9 @@ class (and a PipelineModel of two of them), as written by the code of commit 337
 before the family modules moved: every file of the folder (base64), the rows it was
 given and the output columns it produced then. Loading that folder with today's code
 must give the same outputs (1e-12). ``python -m tests.spark.test_saved_models`` writes
-the files that are missing; never rewrite one that exists.
+the files that are missing; never rewrite one that exists. The token stages' folders
+(saved_models/tokens/, written by ``write_token_model``) are checked by their own test
+modules.
 """
 
 from __future__ import annotations
@@ -64,12 +66,12 @@ def _plain(value):
     return [float(v) for v in value] if isinstance(value, (list, np.ndarray)) else value
 
 
-def _folder_files(folder: Path) -> dict[str, str]:
+def folder_files(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): base64.b64encode(p.read_bytes()).decode()
             for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-def _unpack(files: dict[str, str], folder: Path) -> None:
+def unpack(files: dict[str, str], folder: Path) -> None:
     for name, data in files.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,11 +88,34 @@ def _assert_same(found: dict, expected: dict) -> None:
 @pytest.mark.parametrize("name", sorted(p.stem for p in SAVED.glob("*.json")))
 def test_a_model_saved_before_loads_and_scores_the_same(spark, name, tmp_path):
     saved = json.loads((SAVED / f"{name}.json").read_text())
-    _unpack(saved["files"], tmp_path / "model")
+    unpack(saved["files"], tmp_path / "model")
     loader = PipelineModel if saved["class"] == "PipelineModel" else _class(saved["class"])
     model = loader.load(str(tmp_path / "model"))
     df = _frame(spark, np.array(saved["features"]), np.array(saved["labels"]))
     _assert_same(_outputs(model, df), saved["outputs"])
+
+
+def write_token_model(target: Path, model, df, column: str) -> None:
+    """A saved folder of a token stage's model (no vector layout: not a case above) with
+    the rows of ``df`` (one ``words`` column) and what ``column`` of its transform was."""
+    import tempfile
+
+    outputs = [r[0] for r in model.transform(df).select(vector_to_array(column)).collect()]
+    with tempfile.TemporaryDirectory() as folder:
+        model.write().save(f"{folder}/model")
+        files = folder_files(Path(folder) / "model")
+    sentences = [r[0] for r in df.select("words").collect()]
+    target.write_text(json.dumps({"sentences": sentences, "outputs": outputs, "files": files}, indent=0) + "\n")
+
+
+def assert_token_model_loads(spark, target: Path, model_class: type, column: str, folder: Path) -> None:
+    """The folder ``write_token_model`` saved loads and transforms its rows the same (1e-12)."""
+    saved = json.loads(target.read_text())
+    unpack(saved["files"], folder)
+    model = model_class.load(str(folder))
+    df = spark.createDataFrame([(words,) for words in saved["sentences"]], "words array<string>")
+    found = [r[0] for r in model.transform(df).select(vector_to_array(column)).collect()]
+    np.testing.assert_allclose(np.array(found), np.array(saved["outputs"]), rtol=1e-12, atol=1e-12)
 
 
 def _class(path: str) -> type:
@@ -120,7 +145,7 @@ def _write_missing() -> None:
         model = estimator.fit(df)
         with tempfile.TemporaryDirectory() as folder:
             model.write().save(f"{folder}/model")
-            files = _folder_files(Path(folder) / "model")
+            files = folder_files(Path(folder) / "model")
         cls = "PipelineModel" if isinstance(model, PipelineModel) else f"{type(model).__module__}.{type(model).__name__}"
         saved = {"class": cls, "features": x.tolist(), "labels": [float(v) for v in labels],
                  "outputs": _outputs(model, df), "files": files}  # fmt: skip

@@ -5,8 +5,6 @@ input."""
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +16,12 @@ from pyspark.ml.linalg import Vectors
 
 from sagespark.feature import Word2Vec, Word2VecModel
 from tests.data import cluster_purity, planted_sentences
+from tests.spark.test_saved_models import assert_token_model_loads, write_token_model
 from tests.states.test_word2vec_state import local_fit
 
 PLANTED = planted_sentences()
 SMALL = {"vectorSize": 10, "minCount": 1, "samplingThreshold": 0.0, "seed": 3}
-SAVED = Path(__file__).parent / "saved_models" / "Word2Vec.json"
+SAVED = Path(__file__).parent / "saved_models" / "tokens" / "Word2Vec.json"
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +50,7 @@ def test_the_spark_fit_equals_the_state_folded_without_spark(model):
 def test_planted_clusters_become_neighbours_on_four_partitions(sentences):
     model = Word2Vec(inputCol="words", maxIter=2, numPartitions=4, **SMALL).fit(sentences)
     assert model.summary.roundsPerEpoch == 16 and model.summary.numPasses == 1 + 2 * 16
+    assert model._state.config.merge_rule == "saturating"  # the default
     assert cluster_purity(model._state.words, model._state.w_in) >= 0.95
 
 
@@ -134,35 +134,19 @@ def test_bad_input_is_one_clear_error(spark):
         Word2Vec(inputCol="words").setInitialModel(skipped)
 
 
-def test_a_model_saved_before_loads_and_gives_the_same_vectors(spark, tmp_path):
-    saved = json.loads(SAVED.read_text())
-    for name, data in saved["files"].items():
-        target = tmp_path / "model" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(base64.b64decode(data))
-    model = Word2VecModel.load(str(tmp_path / "model"))
-    df = spark.createDataFrame([(words,) for words in saved["sentences"]], "words array<string>")
-    found = [r[0] for r in model.transform(df).select(vector_to_array("vector")).collect()]
-    np.testing.assert_allclose(np.array(found), np.array(saved["outputs"]), rtol=1e-12, atol=1e-12)
+def test_a_model_saved_before_loads_and_gives_the_same_outputs(spark, tmp_path):
+    assert_token_model_loads(spark, SAVED, Word2VecModel, "vector", tmp_path / "model")
 
 
 def _write_saved() -> None:
     """The saved folder the test above loads (``python -m tests.spark.test_word2vec``;
     never rewrite it)."""
-    import tempfile
-
     from sagespark.spark.session import local_session
 
     spark = local_session("local[2]", driver_memory="2g", shuffle_partitions=4)
-    sentences = PLANTED[:200]
-    df = spark.createDataFrame([(words,) for words in sentences], "words array<string>").coalesce(1)
+    df = spark.createDataFrame([(words,) for words in PLANTED[:200]], "words array<string>").coalesce(1)
     model = Word2Vec(inputCol="words", vectorSize=4, maxIter=1, **{k: v for k, v in SMALL.items() if k != "vectorSize"}).fit(df)
-    outputs = [r[0] for r in model.transform(df).select(vector_to_array("vector")).collect()]
-    with tempfile.TemporaryDirectory() as folder:
-        model.write().save(f"{folder}/model")
-        files = {str(p.relative_to(Path(folder) / "model")): base64.b64encode(p.read_bytes()).decode()
-                 for p in sorted((Path(folder) / "model").rglob("*")) if p.is_file()}  # fmt: skip
-    SAVED.write_text(json.dumps({"sentences": sentences, "outputs": outputs, "files": files}, indent=0) + "\n")
+    write_token_model(SAVED, model, df, "vector")
     spark.stop()
 
 

@@ -20,7 +20,7 @@ from sagespark.kernels.tokens import Tokens
 from sagespark.states import (
     ColumnSummary, ExactCovariance, ExactLeastSquares, FMConfig, FMState, FrequentDirections, KMeansState,
     KNNSample, LDAMoments, LinearLearnerState, Moments, QuantileSketches, RandomSignSketch, ReservoirSample,
-    VocabularyCounts, Word2VecState,
+    TextClassifierState, VocabularyCounts, Word2VecState,
 )  # fmt: skip
 from sagespark.states.base import _REGISTRY, FORMAT_VERSION, State, state_from_bytes
 from sagespark.states.linear import Normalization, TrainingConfig, packed_hyperparameters
@@ -45,6 +45,7 @@ def _fm(stream: int) -> FMState:
 
 
 W2V = {"vector_size": 3, "min_count": 1.0, "epochs": 1, "rounds": 2, "window": 2, "seed": 5}
+TEXT = {"vector_size": 3, "min_count": 1.0, "epochs": 1, "rounds": 2, "buckets": 4, "seed": 5}
 
 
 def _word2vec_start() -> Word2VecState:
@@ -93,6 +94,9 @@ CASES: dict[str, Case] = {
     "word2vec_round": Case(lambda s: _word2vec_start().for_partition(s),
                            lambda st: st.completed_from(_word2vec_start()).finalize(), tokens=True, weighted=False,
                            after=lambda st: st.partition_result()),
+    # the vocabulary and label pass (its finalize: the model the first round starts from)
+    "text_classifier": Case(lambda s: TextClassifierState.new_for_partition(s, **TEXT),
+                            lambda st: st.next_pass().finalize(), labels=True, tokens=True, weighted=False, exact=True),
 }
 
 

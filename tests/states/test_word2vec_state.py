@@ -11,7 +11,7 @@ import pytest
 
 from sagespark.kernels.tokens import Tokens
 from sagespark.states import Word2VecRound, Word2VecState
-from sagespark.states.word2vec import SATURATION_STEPS, auto_rounds
+from sagespark.states.rounds import SATURATION_STEPS, auto_rounds
 from tests.data import cluster_purity, planted_sentences
 
 
@@ -54,8 +54,10 @@ def test_averaging_the_partitions_loses_what_the_saturating_merge_keeps():
 
 
 def round_of(rows, change_in, steps_in):
+    """A partition's result that changed only input rows."""
     change = np.asarray(change_in, np.float32)
-    return Word2VecRound(rows, change, np.zeros_like(change), steps_in, np.zeros(len(rows)), 10.0, 1)
+    nothing = (np.zeros(0, np.int64), np.zeros((0, change.shape[1]), np.float32), np.zeros(0))
+    return Word2VecRound.of((np.asarray(rows), change, np.asarray(steps_in, float)), nothing, 10.0, np.zeros(2))
 
 
 @pytest.mark.parametrize("rule", ["saturating", "average", "sum"])
@@ -91,7 +93,7 @@ def test_the_saturating_merge_sums_few_steps_and_averages_many():
 def test_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="minCount=5 times; the most frequent word occurs 2 times"):
         Word2VecState.new_for_partition(0).update(Tokens.of([["a", "a", "b"]])).next_pass()
-    with pytest.raises(ValueError, match=r"invalid word2vec params \['vectorSize'\]"):
+    with pytest.raises(ValueError, match=r"invalid params \['vectorSize'\]"):
         Word2VecState.new_for_partition(0, vector_size=0)
     with pytest.raises(ValueError, match="mode must be one of"):
         Word2VecState.new_for_partition(0, mode="glove")
