@@ -119,16 +119,24 @@ def feature_spec(
     columns, is_vector, display = feature_columns(dataset, features_col, features_cols, weight_col)
     if n_features is None:
         n_features = len(features_cols) if features_cols else infer_num_features(dataset, features_col, is_vector)
-    if label_col:
-        require_numeric(dataset, label_col, "label column")
-        columns.append(F.col(label_col).cast("double").alias(LABEL))
-    if holdout is not None:
-        columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
+    columns += supervised_columns(dataset, label_col, holdout)
     spec = FeatureSpec(
         is_vector, int(n_features), display, weight_col or None, handle_invalid,
         label_col or None, num_classes, holdout[1] if holdout is not None else None,
     )  # fmt: skip
     return columns, spec
+
+
+def supervised_columns(dataset: DataFrame, label_col: str | None, holdout: tuple[Column, str] | None) -> list[Column]:
+    """The label (checked numeric) and validation-indicator columns a supervised stage
+    adds to its features, as FeatureSpec.fields names them."""
+    columns = []
+    if label_col:
+        require_numeric(dataset, label_col, "label column")
+        columns.append(F.col(label_col).cast("double").alias(LABEL))
+    if holdout is not None:
+        columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
+    return columns
 
 
 def token_spec(dataset: DataFrame, input_col: str, handle_invalid: str, label_col: str | None = None,
@@ -142,12 +150,7 @@ def token_spec(dataset: DataFrame, input_col: str, handle_invalid: str, label_co
     if not (isinstance(data_type, ArrayType) and isinstance(data_type.elementType, StringType)):
         raise ValueError(f"column '{input_col}' must be an array<string> of tokens (e.g. from Tokenizer or "
                          f"RegexTokenizer), found {data_type.simpleString()}")  # fmt: skip
-    columns = [F.col(input_col).alias(VALUES)]
-    if label_col:
-        require_numeric(dataset, label_col, "label column")
-        columns.append(F.col(label_col).cast("double").alias(LABEL))
-    if holdout is not None:
-        columns.append(holdout[0].cast("boolean").alias(HOLDOUT))
+    columns = [F.col(input_col).alias(VALUES), *supervised_columns(dataset, label_col, holdout)]
     spec = FeatureSpec(False, 0, input_col, handle_invalid=handle_invalid, tokens=True, label_column=label_col or None,
                        num_classes=CLASS_INDEX_LABELS if label_col else 0,
                        holdout_column=holdout[1] if holdout is not None else None)  # fmt: skip
