@@ -18,7 +18,10 @@ driver (2 workers, sample 1e-4, 5 negatives) at its default alpha 0.025 and at 0
 Quality: Spearman correlation of cosine similarity with WS-353 and SimLex-999, and
 3CosAdd accuracy on the Google analogies (gensim's evaluate_word_analogies, restricted
 to the 30,000 most frequent words), counting only pairs/questions in the vocabulary (the
-coverage is printed). ``words_per_s``: epochs x the corpus's in-vocabulary words / fit
+coverage is printed). ``--subwords`` adds the first mode with subwords=True (minChar 3,
+maxChar 6, 2,000,000 buckets) and gensim's FastText (skip-gram, the same n-grams and
+buckets, alpha 0.05), scored also on every pair whose words both have a vector (the
+``_all`` columns: words out of the vocabulary get their n-grams' vectors). ``words_per_s``: epochs x the corpus's in-vocabulary words / fit
 seconds.
 """
 
@@ -64,7 +67,10 @@ class Evaluation:
                     continue  # a header row
         return out
 
-    def __call__(self, words: list[str], vectors: np.ndarray) -> dict:
+    def __call__(self, words: list[str], vectors: np.ndarray, unknown=None) -> dict:
+        """Scores on the pairs of vocabulary words; with ``unknown`` (words -> (found,
+        vectors), a subword model's vectors for other words) also on every pair whose
+        words both have a vector (``ws353_all``, ``simlex_all``)."""
         from gensim.models import KeyedVectors
         from scipy.stats import spearmanr
 
@@ -75,6 +81,8 @@ class Evaluation:
             known = [(unit[index[a]] @ unit[index[b]], s) for a, b, s in pairs if a in index and b in index]
             scores[name] = float(spearmanr([k for k, _ in known], [s for _, s in known]).statistic)
             scores[f"{name}_coverage"] = f"{len(known)}/{len(pairs)}"
+            if unknown is not None:
+                scores.update(self._all_pairs(name, pairs, index, unit, unknown))
         keyed = KeyedVectors(vectors.shape[1])
         keyed.add_vectors(words, vectors.astype(np.float32))
         accuracy, sections = keyed.evaluate_word_analogies(os.path.join(self.folder, "questions-words.txt"),
@@ -83,6 +91,19 @@ class Evaluation:
         scores["analogy"] = float(accuracy)
         scores["analogy_coverage"] = len(total["correct"]) + len(total["incorrect"])
         return scores
+
+
+    @staticmethod
+    def _all_pairs(name: str, pairs: list, index: dict, unit: np.ndarray, unknown) -> dict:
+        from scipy.stats import spearmanr
+
+        others = sorted({w for a, b, _ in pairs for w in (a, b) if w not in index})
+        found, extra = unknown(others)
+        table = {w: unit[i] for w, i in index.items()}
+        table.update({w: v / max(np.linalg.norm(v), 1e-12) for w, v, ok in zip(others, extra, found) if ok})
+        scored = [(table[a] @ table[b], s) for a, b, s in pairs if a in table and b in table]
+        return {f"{name}_all": float(spearmanr([k for k, _ in scored], [s for _, s in scored]).statistic),
+                f"{name}_all_coverage": f"{len(scored)}/{len(pairs)}"}  # fmt: skip
 
 
 def train_words(rows: list[list[str]], min_count: int = 5) -> int:
@@ -100,6 +121,9 @@ def main() -> None:
     parser.add_argument("--other-mode-seeds", type=int, default=1, help="seeds for the modes after the first")
     parser.add_argument("--no-mllib", action="store_true")
     parser.add_argument("--rows", type=int, default=0, help="use the first N rows only (smoke runs)")
+    parser.add_argument("--subwords", action="store_true", help="also fit the first mode with subwords=True, and "
+                        "gensim's FastText with the same n-grams")  # fmt: skip
+    parser.add_argument("--no-gensim", action="store_true")
     args = parser.parse_args()
 
     from pyspark.ml.feature import Word2Vec as MLlibWord2Vec
@@ -115,10 +139,10 @@ def main() -> None:
     results = []
 
     def record(name: str, partitions: int, seed: int, seconds: float, vocabulary: list[str], vectors: np.ndarray,
-               **extra) -> None:  # fmt: skip
+               unknown=None, **extra) -> None:  # fmt: skip
         line = {"fit": name, "partitions": partitions, "seed": seed, "seconds": round(seconds, 2),
                 "words_per_s": round(5 * words / seconds), "vocabulary": len(vocabulary),
-                **evaluate(vocabulary, vectors), **extra}  # fmt: skip
+                **evaluate(vocabulary, vectors, unknown), **extra}  # fmt: skip
         results.append(line)
         print(json.dumps(line), flush=True)
 
@@ -136,6 +160,17 @@ def main() -> None:
                 solution = model._solution
                 record(f"sagespark {mode}", partitions, seed, seconds, solution.words.tolist(), solution.vectors,
                        passes=model.summary.numPasses)  # fmt: skip
+        if args.subwords:
+            mode = args.modes[0]
+            Word2Vec(inputCol="words", mode=mode, maxIter=1, minCount=1, subwords=True).fit(warm)
+            for seed in args.seeds:
+                start = time.perf_counter()
+                model = Word2Vec(inputCol="words", mode=mode, seed=seed, subwords=True, **common).fit(df)
+                seconds = time.perf_counter() - start
+                solution = model._solution
+                record(f"sagespark {mode} subwords", partitions, seed, seconds, solution.words.tolist(),
+                       solution.vectors, solution.subwords.vectors, passes=model.summary.numPasses,
+                       buckets_used=len(solution.subwords.bucket_ids))  # fmt: skip
         if not args.no_mllib:
             MLlibWord2Vec(inputCol="words", maxIter=1, minCount=1, numPartitions=partitions).fit(warm)
             for seed in args.seeds:
@@ -148,9 +183,21 @@ def main() -> None:
         warm.unpersist()
         df.unpersist()
 
+    from gensim.models import FastText
     from gensim.models import Word2Vec as GensimWord2Vec
 
-    for alpha in (0.025, 0.05):
+    for seed in args.seeds if args.subwords else []:
+        start = time.perf_counter()
+        model = FastText(rows, vector_size=100, window=5, min_count=5, sample=1e-4, negative=5, sg=1, epochs=5,
+                         workers=2, seed=seed, alpha=0.05, min_n=3, max_n=6, bucket=2_000_000)  # fmt: skip
+        seconds = time.perf_counter() - start
+
+        def gensim_unknown(others, wv=model.wv):
+            return np.ones(len(others), bool), np.array([wv.get_vector(w) for w in others]).reshape(len(others), -1)
+
+        record("gensim FastText skip-gram alpha 0.05", 1, seed, seconds, model.wv.index_to_key, model.wv.vectors,
+               gensim_unknown)  # fmt: skip
+    for alpha in (0.025, 0.05) if not args.no_gensim else ():
         for seed in args.seeds:
             start = time.perf_counter()
             model = GensimWord2Vec(rows, vector_size=100, window=5, min_count=5, sample=1e-4, negative=5, sg=1,
@@ -158,16 +205,16 @@ def main() -> None:
             seconds = time.perf_counter() - start
             record(f"gensim skip-gram alpha {alpha}", 1, seed, seconds, model.wv.index_to_key, model.wv.vectors)
 
-    print("\n| fit | partitions | seconds | words/s | WS-353 | SimLex-999 | analogies |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| fit | partitions | seconds | words/s | WS-353 | SimLex-999 | analogies | WS-353 all | SimLex all |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     keys = sorted({(r["fit"], r["partitions"]) for r in results}, key=lambda k: (k[0].split()[0], k[1], k[0]))
     for name, partitions in keys:
         runs = [r for r in results if (r["fit"], r["partitions"]) == (name, partitions)]
-        cell = lambda key: f"{np.mean([r[key] for r in runs]):.3f}" + (  # noqa: E731
+        cell = lambda key: "" if key not in runs[0] else f"{np.mean([r[key] for r in runs]):.3f}" + (  # noqa: E731
             f" +- {np.std([r[key] for r in runs]):.3f}" if len(runs) > 1 else "")
         print(f"| {name} | {partitions} | {np.mean([r['seconds'] for r in runs]):.1f} | "
               f"{np.mean([r['words_per_s'] for r in runs]):,.0f} | {cell('ws353')} | {cell('simlex')} | "
-              f"{cell('analogy')} |")  # fmt: skip
+              f"{cell('analogy')} | {cell('ws353_all')} | {cell('simlex_all')} |")  # fmt: skip
     spark.stop()
 
 

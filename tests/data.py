@@ -103,6 +103,16 @@ def planted_sentences(n: int = 1500, clusters: int = 10, per_cluster: int = 20, 
     return rows
 
 
+def spelled_sentences(seed: int = 1, **planted) -> tuple[list[list[str]], dict[str, int]]:
+    """planted_sentences with each word spelled as 6 random letters (so its spelling says
+    nothing of its group), and each spelling's group."""
+    rng = np.random.default_rng(seed)
+    spelling: dict[str, str] = {}
+    rows = [[spelling.setdefault(w, "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 6))) for w in row]
+            for row in planted_sentences(**planted)]  # fmt: skip
+    return rows, {spelled: int(w[1 : w.index("w")]) for w, spelled in spelling.items()}
+
+
 def cluster_purity(words: np.ndarray, vectors: np.ndarray, neighbours: int = 5) -> float:
     """The fraction of each word's nearest neighbours (cosine) from its own group
     (planted_sentences' words); 1 / clusters by chance."""

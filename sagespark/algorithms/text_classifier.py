@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 from pyspark import keyword_only
@@ -27,12 +27,12 @@ from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sagespark.spark.features import require_handle_invalid, token_spec, training_rows
-from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
-from sagespark.spark.params import HasTrainingRounds, param, stable_default_seed
+from sagespark.spark.features import require_handle_invalid, token_spec
+from sagespark.spark.onepass import FitSummary
+from sagespark.spark.rounds import RoundTrainedEstimator, RoundTrainedModel
+from sagespark.spark.params import HasBuckets, HasTrainingRounds, param, stable_default_seed
 from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.scoring import add_scores
-from sagespark.states.base import State, new_state
 from sagespark.states.text_classifier import (
     TextClassifierConfig, TextClassifierSolution, TextClassifierState, classify_documents,
 )  # fmt: skip
@@ -41,13 +41,11 @@ from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 __all__ = ["BlazingTextClassifier", "BlazingTextClassificationModel", "BlazingTextSummary"]
 
 
-class _TextClassifierParams(HasTrainingRounds, HasInputCol, HasLabelCol, HasPredictionCol, HasProbabilityCol,
+class _TextClassifierParams(HasTrainingRounds, HasBuckets, HasInputCol, HasLabelCol, HasPredictionCol, HasProbabilityCol,
                             HasRawPredictionCol, HasMaxIter, HasStepSize, HasSeed, HasHandleInvalid,
                             HasValidationIndicatorCol, HasAggregationDepth):  # fmt: skip
     wordNgrams: Param[int] = param("wordNgrams", "word n-grams up to this n are inputs besides the words (1: "
                                    "words only), each hashed into one of `buckets` rows", TypeConverters.toInt)  # fmt: skip
-    buckets: Param[int] = param("buckets", "rows for the hashed word n-grams (each vectorSize float32, in every "
-                                "worker's copy of the model)", TypeConverters.toInt)  # fmt: skip
     earlyStopping: Param[bool] = param("earlyStopping", "stop when the validation rows' accuracy has not improved "
                                        "for `patience` epochs (needs validationIndicatorCol)",
                                        TypeConverters.toBoolean)  # fmt: skip
@@ -55,11 +53,18 @@ class _TextClassifierParams(HasTrainingRounds, HasInputCol, HasLabelCol, HasPred
                                  TypeConverters.toInt)  # fmt: skip
     minEpochs: Param[int] = param("minEpochs", "epochs trained before early stopping may stop",
                                   TypeConverters.toInt)  # fmt: skip
+    topK: Param[int] = param("topK", "transform: also output the k most probable labels (topKCol) and their "
+                             "probabilities (topKProbabilityCol), most probable first (BlazingText's k; 0: no "
+                             "such columns)", TypeConverters.toInt)  # fmt: skip
+    topKCol: Param[str] = param("topKCol", "topK's labels column (array<double>)", TypeConverters.toString)
+    topKProbabilityCol: Param[str] = param("topKProbabilityCol", "topK's probabilities column (array<double>)",
+                                           TypeConverters.toString)  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(inputCol="words", wordNgrams=2, buckets=100_000, maxIter=5, stepSize=0.5,
-                         earlyStopping=False, patience=4, minEpochs=5, handleInvalid="error", aggregationDepth=2,
+                         earlyStopping=False, patience=4, minEpochs=5, topK=0, topKCol="topLabels",
+                         topKProbabilityCol="topProbabilities", handleInvalid="error", aggregationDepth=2,
                          seed=stable_default_seed(self))  # fmt: skip
 
     def _config(self) -> TextClassifierConfig:
@@ -77,7 +82,7 @@ class _TextClassifierParams(HasTrainingRounds, HasInputCol, HasLabelCol, HasPred
 
 
 @saved_as("sagespark.classification")
-class BlazingTextClassifier(OnePassEstimator, _TextClassifierParams, DefaultParamsReadable, ParamsWritable):
+class BlazingTextClassifier(RoundTrainedEstimator, _TextClassifierParams, DefaultParamsReadable, ParamsWritable):
     """fastText's supervised model: the mean of a document's word and hashed word-n-gram
     vectors, softmax over the classes; trained on the partitions in rounds.
 
@@ -86,13 +91,15 @@ class BlazingTextClassifier(OnePassEstimator, _TextClassifierParams, DefaultPara
     >>> MulticlassClassificationEvaluator().evaluate(model.transform(words))          # doctest: +SKIP
     """
 
+    state_class = TextClassifierState
+
     @keyword_only
     def __init__(
         self, *, inputCol: str = "words", labelCol: str = "label", predictionCol: str = "prediction",
         probabilityCol: str = "probability", rawPredictionCol: str = "rawPrediction", vectorSize: int = 100,
         wordNgrams: int = 2, buckets: int = 100_000, minCount: int = 5, maxIter: int = 5, stepSize: float = 0.5,
         earlyStopping: bool = False, patience: int = 4, minEpochs: int = 5, validationIndicatorCol: str | None = None,
-        numPartitions: int = 0, roundsPerEpoch: int | str = "auto", roundMerge: str = "saturating",
+        topK: int = 0, topKCol: str = "topLabels", topKProbabilityCol: str = "topProbabilities", numPartitions: int = 0, roundsPerEpoch: int | str = "auto", roundMerge: str = "saturating",
         maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2, seed: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -102,23 +109,10 @@ class BlazingTextClassifier(OnePassEstimator, _TextClassifierParams, DefaultPara
     def setParams(self, **kwargs: Any) -> "BlazingTextClassifier":
         return self._set(**{key: value for key, value in kwargs.items() if value is not None})
 
-    def setInitialModel(self, model: "StateModel | None") -> "BlazingTextClassifier":
-        if model is not None:
-            raise ValueError("BlazingTextClassifier does not continue a fitted model (its vocabulary is fixed by its "
-                             "first pass); fit on the old and the new data together")  # fmt: skip
-        return super().setInitialModel(model)
-
     def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
         if self.getOrDefault(self.earlyStopping) and not self._indicator():
             raise ValueError("earlyStopping needs validationIndicatorCol: the rows whose accuracy it watches")
         return self._tokens_input(dataset, labels=True)
-
-    def _new_state(self, spec: FeatureSpec) -> Callable[[int], State]:
-        return partial(new_state, kind=TextClassifierState.kind, **asdict(self._config()))
-
-    def _num_passes(self) -> int:
-        config = self._config()
-        return 1 + config.epochs * max(config.rounds, 1)
 
     def _passes_from(self, start: TextClassifierState, passes: int) -> int:
         """All epochs' rounds, or the passes made when early stopping stops."""
@@ -128,13 +122,8 @@ class BlazingTextClassifier(OnePassEstimator, _TextClassifierParams, DefaultPara
                 return start.passes
         return start.total_passes
 
-    def _fit_pass(self, dataset: DataFrame) -> PassResult:
-        columns = [self.getInputCol(), self.getLabelCol()] + ([self._indicator()] if self._indicator() else [])
-        missing = [c for c in columns if c not in dataset.columns]
-        if missing:
-            raise ValueError(f"column(s) {missing} not found; the dataset has {dataset.columns}")
-        with training_rows(dataset, columns, self.getOrDefault(self.numPartitions)) as rows:
-            return super()._fit_pass(rows)
+    def _training_columns(self) -> list[str]:
+        return [self.getInputCol(), self.getLabelCol()] + ([self._indicator()] if self._indicator() else [])
 
     def _model_class(self) -> type["BlazingTextClassificationModel"]:
         return BlazingTextClassificationModel
@@ -153,7 +142,7 @@ class BlazingTextSummary(FitSummary):
 
 
 @saved_as("sagespark.classification")
-class BlazingTextClassificationModel(StateModel, _TextClassifierParams):
+class BlazingTextClassificationModel(RoundTrainedModel, _TextClassifierParams):
     """The word and n-gram vectors and one output vector per class; keeps the training
     state and saves it as arrays."""
 
@@ -167,13 +156,9 @@ class BlazingTextClassificationModel(StateModel, _TextClassifierParams):
                                   numClasses=self.numClasses, numEpochs=state.epochs_done,
                                   validationAccuracy=tuple(float(a) for a in state.validation_history))  # fmt: skip
 
-    def _finalized(self) -> "BlazingTextClassificationModel":
-        self._solution
-        return self
-
     @property
     def _solution(self) -> TextClassifierSolution:
-        return self._finalize_cached((), self._state.finalize)
+        return super()._solution
 
     @property
     def numClasses(self) -> int:
@@ -185,12 +170,18 @@ class BlazingTextClassificationModel(StateModel, _TextClassifierParams):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         solution = self._solution
+        top_k = self.getOrDefault(self.topK)
+        if top_k < 0:
+            raise ValueError(f"topK must be >= 0, got {top_k}")
         scorer = partial(classify_documents, vocabulary=pa.array(solution.words.tolist(), pa.string()),
-                         solution=solution)  # fmt: skip
+                         solution=solution, top_k=min(top_k, solution.num_classes))  # fmt: skip
         outputs = {}
         if self.getRawPredictionCol():
             outputs[self.getRawPredictionCol()] = ("rawPrediction", VECTOR_ARROW_TYPE)
         if self.getProbabilityCol():
             outputs[self.getProbabilityCol()] = ("probability", VECTOR_ARROW_TYPE)
         outputs[self.getPredictionCol()] = ("prediction", pa.float64())
+        if top_k > 0:
+            outputs[self.getOrDefault(self.topKCol)] = ("topLabels", pa.list_(pa.float64()))
+            outputs[self.getOrDefault(self.topKProbabilityCol)] = ("topProbabilities", pa.list_(pa.float64()))
         return add_scores(dataset, self._tokens_input(dataset, labels=False), scorer, outputs)

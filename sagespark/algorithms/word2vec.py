@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,19 +28,20 @@ from pyspark.ml.param.shared import HasSeed, HasStepSize
 from pyspark.ml.util import DefaultParamsReadable
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from sagespark.spark.features import require_handle_invalid, token_spec, training_rows
-from sagespark.spark.onepass import FitSummary, OnePassEstimator, PassResult, StateModel
-from sagespark.spark.params import HasTrainingRounds, param, stable_default_seed
+from sagespark.spark.features import require_handle_invalid, token_spec
+from sagespark.spark.onepass import FitSummary
+from sagespark.spark.rounds import RoundTrainedEstimator, RoundTrainedModel
+from sagespark.spark.params import HasBuckets, HasTrainingRounds, param, stable_default_seed
 from sagespark.spark.persistence import ParamsWritable, saved_as
 from sagespark.spark.scoring import add_scores
-from sagespark.states.base import AUTO, State, new_state
+from sagespark.states.base import AUTO
 from sagespark.states.word2vec import Word2VecConfig, Word2VecSolution, Word2VecState, document_vectors
 from sagespark.udfs.arrow import VECTOR_ARROW_TYPE, FeatureSpec
 
 __all__ = ["Word2Vec", "Word2VecModel", "Word2VecSummary"]
 
 
-class _Word2VecParams(HasTrainingRounds, HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSeed,
+class _Word2VecParams(HasTrainingRounds, HasBuckets, HasInputCol, HasOutputCol, HasMaxIter, HasStepSize, HasSeed,
                       HasHandleInvalid, HasAggregationDepth):  # fmt: skip
     windowSize: Param[int] = param("windowSize", "context words either side of a word (at most; each word's "
                                    "window is drawn from 1..windowSize)", TypeConverters.toInt)  # fmt: skip
@@ -55,21 +56,30 @@ class _Word2VecParams(HasTrainingRounds, HasInputCol, HasOutputCol, HasMaxIter, 
                                             "subsampling)", TypeConverters.toFloat)  # fmt: skip
     batchSize: Param[int] = param("batchSize", "batch_skipgram: context words per shared-negatives batch",
                                   TypeConverters.toInt)  # fmt: skip
+    subwords: Param[bool] = param("subwords", "fastText's subword model: a word's vector is the mean of its own "
+                                  "row and its character n-grams' bucket rows, so words out of the vocabulary "
+                                  "get vectors too", TypeConverters.toBoolean)  # fmt: skip
+    minChar: Param[int] = param("minChar", "subwords: the shortest character n-gram (characters, with the "
+                                "word's boundary marks < and >)", TypeConverters.toInt)  # fmt: skip
+    maxChar: Param[int] = param("maxChar", "subwords: the longest character n-gram", TypeConverters.toInt)
 
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(
             windowSize=5, maxIter=5, stepSize=0.05, maxSentenceLength=1000, mode="batch_skipgram",
-            negativeSamples=5, samplingThreshold=1e-4, batchSize=11, outputCol="vector", handleInvalid="error",
-            aggregationDepth=2, seed=stable_default_seed(self),
+            negativeSamples=5, samplingThreshold=1e-4, batchSize=11, subwords=False, minChar=3, maxChar=6,
+            buckets=2_000_000, outputCol="vector", handleInvalid="error", aggregationDepth=2,
+            seed=stable_default_seed(self),
         )  # fmt: skip
 
     def _config(self) -> Word2VecConfig:
         return Word2VecConfig(
             window=self.getOrDefault(self.windowSize), mode=self.getOrDefault(self.mode),
             negative=self.getOrDefault(self.negativeSamples), sample=self.getOrDefault(self.samplingThreshold),
-            batch_size=self.getOrDefault(self.batchSize),
-            max_sentence_length=self.getOrDefault(self.maxSentenceLength), **self._rounds_config(),
+            batch_size=self.getOrDefault(self.batchSize), subwords=self.getOrDefault(self.subwords),
+            min_char=self.getOrDefault(self.minChar), max_char=self.getOrDefault(self.maxChar),
+            buckets=self.getOrDefault(self.buckets), max_sentence_length=self.getOrDefault(self.maxSentenceLength),
+            **self._rounds_config(),
         )  # fmt: skip
 
     def _tokens_input(self, dataset: DataFrame) -> tuple[list[Column], FeatureSpec]:
@@ -77,7 +87,7 @@ class _Word2VecParams(HasTrainingRounds, HasInputCol, HasOutputCol, HasMaxIter, 
 
 
 @saved_as("sagespark.feature")
-class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsWritable):
+class Word2Vec(RoundTrainedEstimator, _Word2VecParams, DefaultParamsReadable, ParamsWritable):
     """word2vec with negative sampling (BlazingText's batch_skipgram, skipgram and
     cbow), trained on the partitions in rounds.
 
@@ -86,12 +96,15 @@ class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsW
     >>> model.findSynonyms("king", 5).show()                                    # doctest: +SKIP
     """
 
+    state_class = Word2VecState
+
     @keyword_only
     def __init__(
         self, *, vectorSize: int = 100, minCount: int = 5, numPartitions: int = 0, stepSize: float = 0.05,
         maxIter: int = 5, seed: int | None = None, inputCol: str | None = None, outputCol: str = "vector",
         windowSize: int = 5, maxSentenceLength: int = 1000, mode: str = "batch_skipgram", negativeSamples: int = 5,
-        samplingThreshold: float = 1e-4, batchSize: int = 11, roundsPerEpoch: int | str = AUTO,
+        samplingThreshold: float = 1e-4, batchSize: int = 11, subwords: bool = False, minChar: int = 3,
+        maxChar: int = 6, buckets: int = 2_000_000, roundsPerEpoch: int | str = AUTO,
         roundMerge: str = "saturating", maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -101,30 +114,8 @@ class Word2Vec(OnePassEstimator, _Word2VecParams, DefaultParamsReadable, ParamsW
     def setParams(self, **kwargs: Any) -> "Word2Vec":
         return self._set(**{key: value for key, value in kwargs.items() if value is not None})
 
-    def setInitialModel(self, model: "StateModel | None") -> "Word2Vec":
-        if model is not None:
-            raise ValueError("Word2Vec does not continue a fitted model (its vocabulary is fixed by its first "
-                             "pass); fit on the old and the new data together")  # fmt: skip
-        return super().setInitialModel(model)
-
     def _input(self, dataset: DataFrame, n_features: int | None) -> tuple[list[Column], FeatureSpec]:
         return self._tokens_input(dataset)
-
-    def _new_state(self, spec: FeatureSpec) -> Callable[[int], State]:
-        return partial(new_state, kind=Word2VecState.kind, **asdict(self._config()))
-
-    def _num_passes(self) -> int:
-        config = self._config()
-        return 1 + config.epochs * max(config.rounds, 1)
-
-    def _passes_from(self, start: State, passes: int) -> int:
-        return start.total_passes
-
-    def _fit_pass(self, dataset: DataFrame) -> PassResult:
-        if not self.isDefined(self.inputCol):
-            raise ValueError("set inputCol to an array<string> column of tokens")
-        with training_rows(dataset, [self.getInputCol()], self.getOrDefault(self.numPartitions)) as rows:
-            return super()._fit_pass(rows)
 
     def _model_class(self) -> type["Word2VecModel"]:
         return Word2VecModel
@@ -141,7 +132,7 @@ class Word2VecSummary(FitSummary):
 
 
 @saved_as("sagespark.feature")
-class Word2VecModel(StateModel, _Word2VecParams):
+class Word2VecModel(RoundTrainedModel, _Word2VecParams):
     """One vector per vocabulary word (most frequent first); keeps the training state
     (both vector matrices and the counts) and saves it as arrays."""
 
@@ -154,13 +145,9 @@ class Word2VecModel(StateModel, _Word2VecParams):
         return Word2VecSummary(**asdict(self._summary), vocabularySize=len(state.words),
                                trainWords=float(state.counts.sum()), roundsPerEpoch=state.config.rounds)  # fmt: skip
 
-    def _finalized(self) -> "Word2VecModel":
-        self._solution
-        return self
-
     @property
     def _solution(self) -> Word2VecSolution:
-        return self._finalize_cached((), self._state.finalize)
+        return super()._solution
 
     @property
     def _unit_vectors(self) -> np.ndarray:
@@ -188,15 +175,16 @@ class Word2VecModel(StateModel, _Word2VecParams):
 
     def findSynonymsArray(self, word: str | Vector | np.ndarray, num: int) -> list[tuple[str, float]]:
         """The ``num`` words of highest cosine similarity to ``word`` (a vocabulary word,
-        itself left out, as MLlib's) or to a vector, with their similarities."""
+        itself left out, as MLlib's; with subwords any word with a trained character
+        n-gram) or to a vector, with their similarities."""
         if num < 0:
             raise ValueError(f"num must be >= 0, got {num}")
         unit, words = self._unit_vectors, self._solution.words
-        if isinstance(word, str):
-            index = np.flatnonzero(words == word)
-            if len(index) == 0:
-                raise ValueError(f"word {word!r} is not in the vocabulary ({len(words)} words)")
+        index = np.flatnonzero(words == word) if isinstance(word, str) else []
+        if len(index):
             query, skip = unit[index[0]], int(index[0])
+        elif isinstance(word, str):
+            query, skip = self._unknown_word_vector(word), -1
         else:
             query, skip = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float64), -1
             if query.shape != (unit.shape[1],):
@@ -207,6 +195,14 @@ class Word2VecModel(StateModel, _Word2VecParams):
             similarity[skip] = -np.inf
         order = np.argsort(-similarity, kind="stable")[: min(num, len(words) - (skip >= 0))]
         return [(str(words[i]), float(similarity[i])) for i in order]
+
+    def _unknown_word_vector(self, word: str) -> np.ndarray:
+        subwords = self._solution.subwords
+        found, vectors = subwords.vectors([word]) if subwords is not None else ([False], None)
+        if not found[0]:
+            have = "no trained character n-gram" if subwords is not None else "no vector (fit with subwords=True for one)"
+            raise ValueError(f"word {word!r} is not in the vocabulary ({len(self._solution.words)} words) and has {have}")
+        return vectors[0].astype(np.float64) / max(float(np.linalg.norm(vectors[0])), 1e-300)
 
     def findSynonyms(self, word: str | Vector | np.ndarray, num: int) -> DataFrame:
         """findSynonymsArray as MLlib's DataFrame: word, similarity."""
@@ -227,6 +223,6 @@ class Word2VecModel(StateModel, _Word2VecParams):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         solution = self._solution
         scorer = partial(document_vectors, vocabulary=pa.array(solution.words.tolist(), pa.string()),
-                         vectors=solution.vectors)  # fmt: skip
+                         vectors=solution.vectors, subwords=solution.subwords)  # fmt: skip
         outputs = {self.getOutputCol(): ("vector", VECTOR_ARROW_TYPE)}
         return add_scores(dataset, self._tokens_input(dataset), scorer, outputs)

@@ -83,3 +83,20 @@ def _fnv1a(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
             h = (h ^ np.uint32(np.int64(data[b]) & 0xFFFFFFFF)) * np.uint32(16777619)
         out[t] = h
     return out
+
+
+def char_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """fastText's character n-grams of a word: every n-gram of ``<word>`` (the word
+    between boundary marks) with min_n <= n <= max_n characters, by start position,
+    except the lone marks ("<" and ">")."""
+    marked = f"<{word}>"
+    return [marked[i : i + n] for i in range(len(marked)) for n in range(min_n, max_n + 1)
+            if i + n <= len(marked) and not (n == 1 and (i == 0 or i + n == len(marked)))]  # fmt: skip
+
+
+def subword_buckets(words: Sequence[str], min_n: int, max_n: int, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bucket ids): word i's character n-grams hash (fastText's FNV-1a) into
+    the buckets ``ids[offsets[i]:offsets[i+1]]`` (int64, in ``0..buckets-1``), the ids
+    fastText and gensim's FastText give them."""
+    grams = Tokens.of([char_ngrams(word, min_n, max_n) for word in words])
+    return grams.offsets, grams.hashes().astype(np.int64) % buckets

@@ -17,15 +17,20 @@ Before training, each occurrence of word w is kept with probability ``keep[w]``
 center word gets a window of b words either side, b uniform in 1..window (word2vec's
 reduced window), and its context words c:
 
-- ``SKIPGRAM``: every context word c predicts the center w (input u = w_in[c], output
-  w_out[w]) against its own ``negative`` noise words (word2vec's C code);
-- ``CBOW``: the mean h of the context words' vectors predicts the center, and the
-  gradient on h is added to every context word (word2vec's and fastText's rule);
+- ``SKIPGRAM``: every context word c predicts the center w (input u: c's input vector,
+  output w_out[w]) against its own ``negative`` noise words (word2vec's C code);
+- ``CBOW``: the mean h of the context words' input rows predicts the center, and the
+  gradient on h is added to every one of those rows (word2vec's and fastText's rule);
 - ``BATCH_SKIPGRAM``: the skip-gram pairs of one center share one draw of noise words
   (Ji et al., "Parallelizing Word2Vec in Shared and Distributed Memory", 2016): for the
-  b' <= batch_size context words A (b' x d) and the outputs B = [center; noise]
-  ((K+1) x d), G = alpha (Y - sigma(A B^T)), then A += G B and B += G^T A, both from the
-  old A and B: matrix products in place of vector ones.
+  input vectors A (b' x d) of b' <= batch_size context words and the outputs
+  B = [center; noise] ((K+1) x d), G = alpha (Y - sigma(A B^T)), then A += G B and
+  B += G^T A, both from the old A and B: matrix products in place of vector ones.
+
+A word's input vector is the mean of its input rows
+``input_rows[input_offsets[w]:input_offsets[w+1]]`` of ``w_in``: the word's own row alone, or with ``subwords`` (fastText's model, Bojanowski
+et al. 2017) its row and the rows of its character n-grams' buckets; a step's change to
+the mean is added to each of its rows (fastText's rule), and each row counts the step.
 
 Noise words are drawn from the unigram^0.75 distribution (``cumulative``, its running
 sums) by binary search; a draw equal to the center is skipped. ``updates_in`` /
@@ -58,6 +63,37 @@ def _noise_word(cumulative: np.ndarray) -> int:
     return int(np.searchsorted(cumulative, np.random.random() * cumulative[-1], side="right"))
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _add_rows(word, input_offsets, input_rows, w_in, out):
+    """out += the sum of word's input rows; returns how many there are."""
+    for k in range(input_offsets[word], input_offsets[word + 1]):
+        for j in range(w_in.shape[1]):
+            out[j] += w_in[input_rows[k], j]
+    return input_offsets[word + 1] - input_offsets[word]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _input_vector(word, input_offsets, input_rows, w_in, h):
+    """The word's input vector: its single row itself, or the mean of its rows in h."""
+    if input_offsets[word + 1] - input_offsets[word] == 1:
+        return w_in[input_rows[input_offsets[word]]]
+    h[:] = 0.0
+    n = _add_rows(word, input_offsets, input_rows, w_in, h)
+    for j in range(w_in.shape[1]):
+        h[j] /= np.float32(n)
+    return h
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _scatter(word, input_offsets, input_rows, w_in, change, updates_in):
+    """Add a change of the word's input vector to each of its rows."""
+    for k in range(input_offsets[word], input_offsets[word + 1]):
+        row = input_rows[k]
+        for j in range(w_in.shape[1]):
+            w_in[row, j] += change[j]
+        updates_in[row] += 1.0
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _negative_step(u, target, w_out, cumulative, negative, alpha, grad, updates_out):
     """Input vector u (a row of w_in, or cbow's context mean) against the target's output
@@ -83,42 +119,39 @@ def _negative_step(u, target, w_out, cumulative, negative, alpha, grad, updates_
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _cbow_step(sentence, lo, hi, center, w_in, w_out, cumulative, negative, alpha, h, grad, updates_in, updates_out):
-    d = w_in.shape[1]
+def _cbow_step(sentence, lo, hi, center, input_offsets, input_rows, w_in, w_out, cumulative, negative, alpha, h, grad, updates_in,
+               updates_out):  # fmt: skip
     h[:] = 0.0
     count = 0
     for c in range(lo, hi):
         if c != center:
-            count += 1
-            for j in range(d):
-                h[j] += w_in[sentence[c], j]
+            count += _add_rows(sentence[c], input_offsets, input_rows, w_in, h)
     if count == 0:
         return
-    for j in range(d):
+    for j in range(w_in.shape[1]):
         h[j] /= np.float32(count)
     _negative_step(h, sentence[center], w_out, cumulative, negative, alpha, grad, updates_out)
     for c in range(lo, hi):
         if c != center:
-            word = sentence[c]
-            for j in range(d):
-                w_in[word, j] += grad[j]
-            updates_in[word] += 1.0
+            _scatter(sentence[c], input_offsets, input_rows, w_in, grad, updates_in)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _batch_step(inputs, n_inputs, outputs, labels, w_in, w_out, alpha, scores, delta_in):
-    """One shared-negatives mini-batch: A = w_in[inputs], B = w_out[outputs] (an
-    output labelled -1 is skipped)."""
+def _batch_step(inputs, n_inputs, outputs, labels, input_offsets, input_rows, w_in, w_out, alpha, a_rows, scores, delta_in,
+                updates_in):  # fmt: skip
+    """One shared-negatives mini-batch: A = the input vectors of ``inputs`` (gathered
+    into a_rows), B = w_out[outputs] (an output labelled -1 is skipped)."""
     d = w_in.shape[1]
     n_out = len(outputs)
     for a in range(n_inputs):
+        a_rows[a] = _input_vector(inputs[a], input_offsets, input_rows, w_in, a_rows[a])
         for o in range(n_out):
             if labels[o] < 0.0:
                 scores[a, o] = 0.0
                 continue
             dot = np.float32(0.0)
             for j in range(d):
-                dot += w_in[inputs[a], j] * w_out[outputs[o], j]
+                dot += a_rows[a, j] * w_out[outputs[o], j]
             scores[a, o] = alpha * (labels[o] - _sigmoid(dot))
     delta_in[:n_inputs] = 0.0
     for a in range(n_inputs):  # G B, from the old B
@@ -132,29 +165,28 @@ def _batch_step(inputs, n_inputs, outputs, labels, w_in, w_out, alpha, scores, d
             g = scores[a, o]
             if g != 0.0:
                 for j in range(d):
-                    w_out[outputs[o], j] += g * w_in[inputs[a], j]
+                    w_out[outputs[o], j] += g * a_rows[a, j]
     for a in range(n_inputs):
-        for j in range(d):
-            w_in[inputs[a], j] += delta_in[a, j]
+        _scatter(inputs[a], input_offsets, input_rows, w_in, delta_in[a], updates_in)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _train_piece(sentence, n, mode, window, negative, batch_size, alpha, w_in, w_out, cumulative, updates_in,
-                 updates_out, grad, h, inputs, outputs, labels, scores, delta_in):  # fmt: skip
+def _train_piece(sentence, n, mode, window, negative, batch_size, alpha, input_offsets, input_rows, w_in, w_out,
+                 cumulative, updates_in, updates_out, grad, h, inputs, outputs, labels, a_rows, scores, delta_in):  # fmt: skip
     for i in range(n):
         reach = 1 + np.random.randint(window)
         lo, hi = max(0, i - reach), min(n, i + reach + 1)
         center = sentence[i]
         if mode == CBOW:
-            _cbow_step(sentence, lo, hi, i, w_in, w_out, cumulative, negative, alpha, h, grad, updates_in, updates_out)
+            _cbow_step(sentence, lo, hi, i, input_offsets, input_rows, w_in, w_out, cumulative, negative, alpha, h,
+                       grad, updates_in, updates_out)  # fmt: skip
         elif mode == SKIPGRAM:
             for c in range(lo, hi):
                 if c != i:
                     word = sentence[c]
-                    _negative_step(w_in[word], center, w_out, cumulative, negative, alpha, grad, updates_out)
-                    for j in range(w_in.shape[1]):
-                        w_in[word, j] += grad[j]
-                    updates_in[word] += 1.0
+                    u = _input_vector(word, input_offsets, input_rows, w_in, h)
+                    _negative_step(u, center, w_out, cumulative, negative, alpha, grad, updates_out)
+                    _scatter(word, input_offsets, input_rows, w_in, grad, updates_in)
         else:
             outputs[0], labels[0] = center, 1.0
             for k in range(1, negative + 1):
@@ -169,25 +201,27 @@ def _train_piece(sentence, n, mode, window, negative, batch_size, alpha, w_in, w
             for c in range(lo, hi + 1):
                 if c < hi and c != i:
                     inputs[n_inputs] = sentence[c]
-                    updates_in[sentence[c]] += 1.0
                     n_inputs += 1
                 if n_inputs == batch_size or (c == hi and n_inputs > 0):
-                    _batch_step(inputs, n_inputs, outputs, labels, w_in, w_out, alpha, scores, delta_in)
+                    _batch_step(inputs, n_inputs, outputs, labels, input_offsets, input_rows, w_in, w_out, alpha,
+                                a_rows, scores, delta_in, updates_in)  # fmt: skip
                     n_inputs = 0
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def train_sentences(ids, offsets, keep, cumulative, w_in, w_out, updates_in, updates_out, mode, window, negative,
-                    batch_size, max_length, step_size, progress, total, scale, seed):  # fmt: skip
+def train_sentences(ids, offsets, keep, cumulative, input_offsets, input_rows, w_in, w_out, updates_in, updates_out,
+                    mode, window, negative, batch_size, max_length, step_size, progress, total, scale, seed):  # fmt: skip
     """Train on the sentences ``ids[offsets[r]:offsets[r+1]]`` (vocabulary ids, -1 for
-    words out of the vocabulary, which are dropped); returns the in-vocabulary words
-    read (before subsampling)."""
+    words out of the vocabulary, which are dropped); word w's input rows are
+    ``input_rows[input_offsets[w]:input_offsets[w+1]]``. Returns the in-vocabulary
+    words read (before subsampling)."""
     np.random.seed(seed)
     d = w_in.shape[1]
     sentence = np.empty(max_length, dtype=np.int64)
     grad, h = np.zeros(d, np.float32), np.zeros(d, np.float32)
     inputs, outputs = np.empty(batch_size, dtype=np.int64), np.empty(negative + 1, dtype=np.int64)
     labels = np.empty(negative + 1)
+    a_rows = np.empty((batch_size, d), np.float32)
     scores = np.empty((batch_size, negative + 1), np.float32)
     delta_in = np.empty((batch_size, d), np.float32)
     read = 0
@@ -204,12 +238,14 @@ def train_sentences(ids, offsets, keep, cumulative, w_in, w_out, updates_in, upd
             sentence[n] = word
             n += 1
             if n == max_length:
-                _train_piece(sentence, n, mode, window, negative, batch_size, alpha, w_in, w_out, cumulative,
-                             updates_in, updates_out, grad, h, inputs, outputs, labels, scores, delta_in)  # fmt: skip
+                _train_piece(sentence, n, mode, window, negative, batch_size, alpha, input_offsets, input_rows, w_in,
+                             w_out, cumulative, updates_in, updates_out, grad, h, inputs, outputs, labels, a_rows,
+                             scores, delta_in)  # fmt: skip
                 n = 0
         if n > 1:
-            _train_piece(sentence, n, mode, window, negative, batch_size, alpha, w_in, w_out, cumulative, updates_in,
-                         updates_out, grad, h, inputs, outputs, labels, scores, delta_in)  # fmt: skip
+            _train_piece(sentence, n, mode, window, negative, batch_size, alpha, input_offsets, input_rows, w_in, w_out,
+                         cumulative, updates_in, updates_out, grad, h, inputs, outputs, labels, a_rows, scores,
+                         delta_in)  # fmt: skip
     return read
 
 

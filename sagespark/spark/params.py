@@ -140,6 +140,15 @@ class HasVectorInput(HasInputCol, HasOutputCol, HasFeaturesCols, HasHandleInvali
         return self.getInputCol()
 
 
+class HasBuckets(Params):
+    """The hashed n-grams' rows of the text stages (the classifier's word n-grams,
+    word2vec's character n-grams)."""
+
+    buckets: Param[int] = param("buckets", "rows the hashed n-grams share (word n-grams for the classifier, "
+                                "character n-grams for word2vec's subwords), each vectorSize float32 in every "
+                                "worker's copy of the model", TypeConverters.toInt)  # fmt: skip
+
+
 class HasTrainingRounds(Params):
     """The params of the stages trained in rounds on every partition (word2vec, the text
     classifier; sagespark.states.rounds): the model's size, the vocabulary and the rounds."""

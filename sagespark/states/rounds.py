@@ -205,8 +205,9 @@ class RoundTrainedState(State):
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RoundTrainedState":
+        """Config fields a state was written without (older versions) take their defaults."""
         config = cls.config_class(**{f.name: type(f.default)(arrays[f"config_{f.name}"].item())
-                                     for f in fields(cls.config_class)})  # fmt: skip
+                                     for f in fields(cls.config_class) if f"config_{f.name}" in arrays})  # fmt: skip
         state = cls(config)
         state.passes, state.partitions = int(arrays["passes"]), int(arrays["partitions"])
         state.words = np.asarray(arrays["words"], dtype=str)
@@ -242,6 +243,13 @@ class PartitionRound:
         self.rows_seen = self.batches = 0
         self.read = 0.0
         self.validation = np.zeros(2)  # what a round measured on held-out rows (the classifier's)
+
+    def vocabulary_for(self, tokens: Tokens) -> pa.Array:
+        """The vocabulary as the batches' string type (Spark sends large_string when its
+        Arrow uses large types): cast once per round, not once per batch."""
+        if self.vocabulary.type != tokens.values.type:
+            self.vocabulary = self.vocabulary.cast(tokens.values.type)
+        return self.vocabulary
 
     def rows_of_round(self, num_rows: int, config: Any) -> np.ndarray:
         """The indices of the batch's rows that this round trains on (a hash of the

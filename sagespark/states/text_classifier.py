@@ -66,12 +66,12 @@ class _ClassifierPartition(PartitionRound):
         held = np.zeros(len(rows), dtype=bool) if holdout is None else holdout[rows]
         if held.any():
             start = TextClassifierSolution(state.words, self.start_in, self.start_out, config.buckets, config.word_ngrams)
-            predicted = classify_documents(tokens.take(rows[held]), self.vocabulary, start)["prediction"]
+            predicted = classify_documents(tokens.take(rows[held]), self.vocabulary_for(tokens), start)["prediction"]
             self.validation += [float((predicted == labels[rows[held]]).sum()), float(held.sum())]
         trained = rows[~held]
-        mine = tokens.take(trained)
+        mine, vocabulary = tokens.take(trained), self.vocabulary_for(tokens)
         self.read += train_documents(
-            *token_inputs(mine, self.vocabulary, config.buckets, config.word_ngrams), mine.offsets, labels[trained],
+            *token_inputs(mine, vocabulary, config.buckets, config.word_ngrams), mine.offsets, labels[trained],
             state.w_in, state.w_out, self.steps_in, self.steps_out, len(state.words), config.buckets,
             config.word_ngrams, config.step_size, self.progress(state), self.total, self.scale,
         )  # fmt: skip
@@ -156,11 +156,18 @@ def token_inputs(tokens: Tokens, vocabulary: pa.Array, buckets: int, word_ngrams
     return tokens.ids(vocabulary), tokens.hashes() if hashed else np.zeros(len(tokens.values), np.uint32)
 
 
-def classify_documents(tokens: Tokens, vocabulary: pa.Array, solution: TextClassifierSolution) -> dict[str, np.ndarray]:
+def classify_documents(tokens: Tokens, vocabulary: pa.Array, solution: TextClassifierSolution,
+                       top_k: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
     """transform's scorer: rawPrediction (the class scores B h), probability (their
-    softmax) and prediction (the most probable class)."""
+    softmax), prediction (the most probable class) and with top_k > 0 the top_k most
+    probable classes and their probabilities, most probable first (BlazingText's k;
+    ties: the lower class first, as argmax)."""
     ids, hashes = token_inputs(tokens, vocabulary, solution.buckets, solution.word_ngrams)
     scores, probabilities = document_probabilities(ids, hashes, tokens.offsets, solution.w_in, solution.w_out,
                                                    len(solution.words), solution.buckets, solution.word_ngrams)  # fmt: skip
-    return {"rawPrediction": scores, "probability": probabilities,
-            "prediction": np.argmax(probabilities, axis=1).astype(np.float64)}  # fmt: skip
+    out = {"rawPrediction": scores, "probability": probabilities,
+           "prediction": np.argmax(probabilities, axis=1).astype(np.float64)}  # fmt: skip
+    if top_k > 0:
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        out.update(topLabels=top.astype(np.float64), topProbabilities=np.take_along_axis(probabilities, top, axis=1))
+    return out

@@ -79,6 +79,13 @@ def test_outputs_are_the_softmax_of_the_mean_input_vector(spark, planted):
     np.testing.assert_allclose(out[0][1], np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum(), rtol=1e-5)
     assert out[0][2] == float(np.argmax(scores))
     np.testing.assert_allclose(out[1][1], np.full(3, 1 / 3))  # no input: uniform
+    top = model.copy({model.topK: 2}).transform(spark.createDataFrame(rows, "words array<string>")).select(
+        "topLabels", "topProbabilities").collect()  # fmt: skip
+    order = np.argsort(-np.asarray(out[0][1]))[:2]
+    assert top[0][0] == order.astype(float).tolist() and top[1][0] == [0.0, 1.0]  # ties: the lower class first
+    np.testing.assert_allclose(top[0][1], np.asarray(out[0][1])[order], rtol=1e-12)
+    with pytest.raises(ValueError, match="topK must be >= 0, got -1"):
+        model.copy({model.topK: -1}).transform(spark.createDataFrame(rows, "words array<string>"))
 
 
 @pytest.mark.parametrize("partitions", [1, 4])

@@ -1,7 +1,7 @@
 """sagespark.feature.Word2Vec on Spark: the fit equals the state folded without Spark,
-planted clusters on 4 partitions, the model's outputs against numpy and gensim, save
-and load (and a folder saved by an earlier version), a Pipeline from raw text, and bad
-input."""
+planted clusters on 4 partitions, the model's outputs against numpy and gensim, subword
+vectors for unknown words, save and load (and a folder saved by an earlier version), a
+Pipeline from raw text, and bad input."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import Vectors
 
 from sagespark.feature import Word2Vec, Word2VecModel
-from tests.data import cluster_purity, planted_sentences
+from tests.data import cluster_purity, planted_sentences, spelled_sentences
 from tests.spark.test_saved_models import assert_token_model_loads, write_token_model
 from tests.states.test_word2vec_state import local_fit
 
@@ -85,7 +85,7 @@ def test_find_synonyms_ranks_by_cosine_and_leaves_the_word_out(model):
     np.testing.assert_allclose([s for _, s in found], np.sort(similarity)[::-1][1:5], rtol=1e-6)
     frame = model.findSynonyms(Vectors.dense(model._state.w_in[words.tolist().index("c3w7")]), 4)
     assert [r.word for r in frame.collect()][0] == "c3w7"  # a vector query keeps every word
-    with pytest.raises(ValueError, match="'nope' is not in the vocabulary"):
+    with pytest.raises(ValueError, match="'nope' is not in the vocabulary .* no vector \\(fit with subwords=True"):
         model.findSynonymsArray("nope", 3)
 
 
@@ -113,6 +113,30 @@ def test_a_pipeline_from_raw_text_fits_saves_and_loads(spark, tmp_path):
     expected = fitted.transform(df).select(vector_to_array("vec")).collect()
     found = PipelineModel.load(str(tmp_path / "p")).transform(df).select(vector_to_array("vec")).collect()
     np.testing.assert_array_equal(np.array([r[0] for r in found]), np.array([r[0] for r in expected]))
+
+
+def test_subwords_give_unknown_words_vectors_in_transform_find_synonyms_and_a_reloaded_model(spark, tmp_path):
+    """An unknown word's vector is the mean of its n-grams' trained rows (the state's
+    SubwordVectors, checked exactly in tests/states); transform and findSynonyms use it."""
+    rows, _ = spelled_sentences()
+    df = spark.createDataFrame([(words,) for words in rows[:400]], "words array<string>").coalesce(1)
+    model = Word2Vec(inputCol="words", maxIter=1, subwords=True, buckets=10_000, **SMALL).fit(df)
+    solution = model._state.finalize()
+    word = solution.words[0]
+    candidates = ["#", "&", "+", "="]
+    found, vectors = solution.subwords.vectors([word + "qz"] + candidates)
+    none = candidates[found[1:].tolist().index(False)]  # a token whose only n-gram "<x>" no vocabulary word uses
+    query = spark.createDataFrame([(0, [word, word + "qz", none]), (1, [none])], "id int, words array<string>")
+    model.write().save(str(tmp_path / "m"))
+    for fitted in (model, Word2VecModel.load(str(tmp_path / "m"))):
+        got = [np.asarray(r[0]) for r in fitted.transform(query).orderBy("id").select(vector_to_array("vector")).collect()]
+        np.testing.assert_allclose(got[0], (solution.vectors[0] + vectors[0]) / 2, rtol=1e-5)  # none left out
+        assert (got[1] == 0).all()
+        by_word, by_vector = fitted.findSynonymsArray(word + "qz", 3), fitted.findSynonymsArray(vectors[0], 3)
+        assert [w for w, _ in by_word] == [w for w, _ in by_vector]
+        np.testing.assert_allclose([s for _, s in by_word], [s for _, s in by_vector], rtol=1e-6)
+    with pytest.raises(ValueError, match="is not in the vocabulary .* and has no trained character n-gram"):
+        model.findSynonymsArray(none, 3)
 
 
 def test_bad_input_is_one_clear_error(spark):

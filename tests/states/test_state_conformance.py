@@ -54,6 +54,13 @@ def _word2vec_start() -> Word2VecState:
     return state.update(as_tokens(data(0)[0], None)[0]).next_pass()
 
 
+def _vectors(state: Word2VecState) -> tuple[np.ndarray, ...]:
+    """A word2vec finalize's words, counts and vectors (what the golden records hold;
+    its subwords, None without them, came later)."""
+    solution = state.finalize()
+    return solution.words, solution.counts, solution.vectors
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     new: Callable[[int], State]  # stream (partition) index -> an empty state
@@ -89,10 +96,10 @@ CASES: dict[str, Case] = {
     "vocabulary_counts": Case(lambda s: VocabularyCounts(), lambda st: st.finalize(2.0), tokens=True, exact=True),
     # the vocabulary pass (its finalize: the model the first round starts from), then a
     # training round's partition results
-    "word2vec": Case(lambda s: Word2VecState.new_for_partition(s, **W2V), lambda st: st.next_pass().finalize(),
+    "word2vec": Case(lambda s: Word2VecState.new_for_partition(s, **W2V), lambda st: _vectors(st.next_pass()),
                      tokens=True, weighted=False, exact=True),
     "word2vec_round": Case(lambda s: _word2vec_start().for_partition(s),
-                           lambda st: st.completed_from(_word2vec_start()).finalize(), tokens=True, weighted=False,
+                           lambda st: _vectors(st.completed_from(_word2vec_start())), tokens=True, weighted=False,
                            after=lambda st: st.partition_result()),
     # the vocabulary and label pass (its finalize: the model the first round starts from)
     "text_classifier": Case(lambda s: TextClassifierState.new_for_partition(s, **TEXT),
