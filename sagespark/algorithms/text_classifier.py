@@ -120,7 +120,7 @@ class BlazingTextClassifier(RoundTrainedEstimator, _TextClassifierParams, Defaul
         if self.getOrDefault(self.earlyStopping) and len(history) >= max(self.getOrDefault(self.minEpochs), 1):
             if len(history) - 1 - int(history.argmax()) >= self.getOrDefault(self.patience):
                 return start.passes
-        return start.total_passes
+        return super()._passes_from(start, passes)
 
     def _training_columns(self) -> list[str]:
         return [self.getInputCol(), self.getLabelCol()] + ([self._indicator()] if self._indicator() else [])

@@ -167,17 +167,25 @@ class OnePassEstimator(Estimator, HasAccessors):
                      new_state: Callable[[int], State], passes: int, clock: PhaseClock) -> tuple[State, int, int, int]:  # fmt: skip
         """(state, rows, skipped, passes made) of ``passes`` folds (``_passes_from`` may
         change the number), each after the first started from the one before
-        (``partition_start_state``)."""
-        start, number = self._first_start(new_state), 1
+        (``partition_start_state``). The rows and skipped rows are the first pass's,
+        which reads every row (``_pass_rows`` may give a later pass fewer)."""
+        start, number, first = self._first_start(new_state), 1, None
         while True:
-            result = fold_pass(self, dataset, columns, spec, start, number, passes, clock, self._aggregation_depth(),
+            rows = self._pass_rows(dataset, start)
+            result = fold_pass(self, rows, columns, spec, start, number, passes, clock, self._aggregation_depth(),
                                self._state_bytes(spec))  # fmt: skip
+            first = first or result
             if number < passes:
                 start = result.state.next_pass()
                 passes = self._passes_from(start, passes)
             if number >= passes:
-                return result.state, result.rows, result.skipped, number
+                return result.state, first.rows, first.skipped, number
             number += 1
+
+    def _pass_rows(self, dataset: DataFrame, start: State | Callable[[int], State]) -> DataFrame:
+        """The rows the pass that starts from ``start`` reads (all, by default; a round
+        of word2vec reads only its rows)."""
+        return dataset
 
     def _passes_from(self, start: State, passes: int) -> int:
         """The fit's number of passes once the next pass's start is known (``passes``,

@@ -182,4 +182,5 @@ class HasTrainingRounds(Params):
         return {"vector_size": self.getOrDefault(self.vectorSize), "min_count": float(self.getOrDefault(self.minCount)),
                 "max_vocabulary": self.getOrDefault(self.maxVocabularySize), "epochs": self.getOrDefault("maxIter"),
                 "rounds": 0 if rounds == "auto" else int(rounds), "step_size": self.getOrDefault("stepSize"),
-                "seed": self.getOrDefault("seed") % (1 << 63), "merge_rule": self.getOrDefault(self.roundMerge)}  # fmt: skip
+                "seed": self.getOrDefault("seed") % (1 << 63), "merge_rule": self.getOrDefault(self.roundMerge),
+                "rows_by_round": True}  # fmt: skip

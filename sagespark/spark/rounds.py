@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, Callable, ClassVar
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from sagespark.spark.features import training_rows
 from sagespark.spark.onepass import OnePassEstimator, PassResult, StateModel
@@ -44,9 +45,28 @@ class RoundTrainedEstimator(OnePassEstimator):
         return 1 + config.epochs * max(config.rounds, 1)
 
     def _passes_from(self, start: RoundTrainedState, passes: int) -> int:
+        """All the epochs' rounds; the next round's result size is known from here."""
+        self._round_bytes = round_result_bytes(start)
         return start.total_passes
 
+    def _state_bytes(self, spec: FeatureSpec) -> int | None:
+        """A round's partition result is at most the model's rows: known once the
+        vocabulary pass has started the model, so a round of a small model merges on
+        the driver without a tree level's shuffle stage (fold_dataset)."""
+        return getattr(self, "_round_bytes", None)
+
+    def _pass_rows(self, dataset: DataFrame, start: State | Callable[[int], State]) -> DataFrame:
+        """A training round reads only its rows: each row's round (the same every
+        epoch) is a hash of its position, filtered on the JVM, so a pass converts and
+        ships 1/roundsPerEpoch of the cached rows to Python, not all of them."""
+        if not isinstance(start, RoundTrainedState) or not start.training or start.config.rounds == 1:
+            return dataset
+        config = start.config
+        key = F.pmod(F.xxhash64(F.monotonically_increasing_id(), F.lit(config.seed)), F.lit(config.rounds))
+        return dataset.where(key == F.lit((start.passes - 1) % config.rounds))
+
     def _fit_pass(self, dataset: DataFrame) -> PassResult:
+        self._round_bytes = None
         if not self.isDefined("inputCol"):
             raise ValueError("set inputCol to an array<string> column of tokens")
         columns = self._training_columns()
@@ -55,6 +75,13 @@ class RoundTrainedEstimator(OnePassEstimator):
             raise ValueError(f"column(s) {missing} not found; the dataset has {dataset.columns}")
         with training_rows(dataset, columns, self.getOrDefault("numPartitions")) as rows:
             return super()._fit_pass(rows)
+
+
+def round_result_bytes(start: RoundTrainedState) -> int:
+    """The most a partition's round result takes: every row of both matrices changed
+    (float32 changes and float64 steps, partitions and row index per row)."""
+    rows = len(start.w_in) + len(start.w_out)
+    return rows * (4 * start.config.vector_size + 24)
 
 
 class RoundTrainedModel(StateModel):

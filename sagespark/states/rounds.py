@@ -8,7 +8,9 @@ share.
   words counted at least ``min_count`` times, most frequent first, and starts the model
   (two float32 matrices: ``w_in``, the input rows, and ``w_out``, the output rows).
 - Every later pass is one round: each partition trains on the rows of the round (rows
-  are hashed into ``rounds`` rounds per epoch) from the model the driver broadcast, and
+  are hashed into ``rounds`` rounds per epoch: by the Spark fit's filter when the config
+  says ``rows_by_round``, else by ``PartitionRound.rows_of_round``) from the model the
+  driver broadcast, and
   ships only the rows it changed, as a ``Word2VecRound``: per row its change and the
   number of steps that made it. Rounds merge by adding; the next round's model moves
   each changed row v by
@@ -252,9 +254,10 @@ class PartitionRound:
         return self.vocabulary
 
     def rows_of_round(self, num_rows: int, config: Any) -> np.ndarray:
-        """The indices of the batch's rows that this round trains on (a hash of the
-        row's position in the partition picks its round)."""
-        if config.rounds == 1:
+        """The indices of the batch's rows that this round trains on: a hash of the
+        row's position in the partition picks its round, or (``rows_by_round``: a Spark
+        fit, whose pass reads only the round's rows, sagespark.spark.rounds) all."""
+        if config.rounds == 1 or config.rows_by_round:
             rows = np.arange(num_rows)
         else:
             index = np.arange(self.rows_seen, self.rows_seen + num_rows, dtype=np.uint64)

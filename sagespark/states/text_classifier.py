@@ -38,6 +38,7 @@ class TextClassifierConfig:
     step_size: float = 0.05
     seed: int = 0
     merge_rule: str = "saturating"
+    rows_by_round: bool = False  # True: each round's rows arrive alone (a Spark fit's round filter)
 
     def __post_init__(self) -> None:
         check_rounds_config(self, {"wordNgrams": self.word_ngrams >= 1, "buckets": self.buckets >= 0})

@@ -45,6 +45,7 @@ class Word2VecConfig:
     max_sentence_length: int = 1000
     seed: int = 0
     merge_rule: str = "saturating"
+    rows_by_round: bool = False  # True: each round's rows arrive alone (a Spark fit's round filter)
     subwords: bool = False
     min_char: int = 3
     max_char: int = 6

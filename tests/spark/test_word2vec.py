@@ -50,6 +50,7 @@ def test_the_spark_fit_equals_the_state_folded_without_spark(model):
 def test_planted_clusters_become_neighbours_on_four_partitions(sentences):
     model = Word2Vec(inputCol="words", maxIter=2, numPartitions=4, **SMALL).fit(sentences)
     assert model.summary.roundsPerEpoch == 16 and model.summary.numPasses == 1 + 2 * 16
+    assert model.summary.numRows == len(PLANTED)  # every row, though a round's pass reads only its own
     assert model._state.config.merge_rule == "saturating"  # the default
     assert cluster_purity(model._state.words, model._state.w_in) >= 0.95
 
