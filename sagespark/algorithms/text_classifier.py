@@ -69,7 +69,8 @@ class _TextClassifierParams(HasTrainingRounds, HasBuckets, HasInputCol, HasLabel
 
     def _config(self) -> TextClassifierConfig:
         return TextClassifierConfig(word_ngrams=self.getOrDefault(self.wordNgrams),
-                                    buckets=self.getOrDefault(self.buckets), **self._rounds_config())  # fmt: skip
+                                    buckets=self.getOrDefault(self.buckets), end_of_row=True,
+                                    **self._rounds_config())  # fmt: skip
 
     def _indicator(self) -> str | None:
         return self.getOrDefault(self.validationIndicatorCol) if self.isDefined(self.validationIndicatorCol) else None

@@ -47,6 +47,15 @@ class Tokens:
         starts = np.repeat(self.offsets[rows] - offsets[:-1], lengths)
         return Tokens(offsets, self.values.take(pa.array(starts + np.arange(offsets[-1]))))
 
+    def with_end_token(self, token: str) -> "Tokens":
+        """Every row with ``token`` appended (fastText's end-of-line word)."""
+        lengths, n = self.row_lengths(), len(self.values)
+        offsets = self.offsets + np.arange(self.num_rows + 1)
+        index = np.full(offsets[-1], n, dtype=np.int64)  # the end token where no word goes
+        index[np.arange(n) + np.repeat(np.arange(self.num_rows), lengths)] = np.arange(n)
+        values = pa.concat_arrays([self.values, pa.array([token], self.values.type)])
+        return Tokens(offsets, values.take(pa.array(index)))
+
     def word_counts(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(the distinct words, the summed weights of their tokens; a row's weight counts
         once per token of the row, 1 when ``weights`` is None)."""

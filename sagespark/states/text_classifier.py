@@ -24,6 +24,9 @@ from sagespark.states.rounds import PartitionRound, RoundTrainedState, Word2VecR
 from sagespark.states.vocabulary import Vocabulary
 
 
+END_OF_ROW = "</s>"  # fastText's end-of-line word: in every document's words and n-grams
+
+
 @dataclass(frozen=True)
 class TextClassifierConfig:
     """The hyperparameters (BlazingTextClassifier's params, in fastText's words)."""
@@ -39,6 +42,7 @@ class TextClassifierConfig:
     seed: int = 0
     merge_rule: str = "saturating"
     rows_by_round: bool = False  # True: each round's rows arrive alone (a Spark fit's round filter)
+    end_of_row: bool = False  # True: every document ends with fastText's end-of-line word END_OF_ROW
 
     def __post_init__(self) -> None:
         check_rounds_config(self, {"wordNgrams": self.word_ngrams >= 1, "buckets": self.buckets >= 0})
@@ -51,6 +55,11 @@ class TextClassifierSolution:
     w_out: np.ndarray  # classes x d
     buckets: int
     word_ngrams: int
+    end_of_row: bool = False
+
+    def documents(self, tokens: Tokens) -> Tokens:
+        """The documents the model reads: with end_of_row, each row and END_OF_ROW."""
+        return tokens.with_end_token(END_OF_ROW) if self.end_of_row else tokens
 
     @property
     def num_classes(self) -> int:
@@ -65,12 +74,13 @@ class _ClassifierPartition(PartitionRound):
         config = state.config
         rows = self.rows_of_round(tokens.num_rows, config)
         held = np.zeros(len(rows), dtype=bool) if holdout is None else holdout[rows]
+        start = TextClassifierSolution(state.words, self.start_in, self.start_out, config.buckets, config.word_ngrams,
+                                       config.end_of_row)  # fmt: skip
         if held.any():
-            start = TextClassifierSolution(state.words, self.start_in, self.start_out, config.buckets, config.word_ngrams)
             predicted = classify_documents(tokens.take(rows[held]), self.vocabulary_for(tokens), start)["prediction"]
             self.validation += [float((predicted == labels[rows[held]]).sum()), float(held.sum())]
         trained = rows[~held]
-        mine, vocabulary = tokens.take(trained), self.vocabulary_for(tokens)
+        mine, vocabulary = start.documents(tokens.take(trained)), self.vocabulary_for(tokens)
         self.read += train_documents(
             *token_inputs(mine, vocabulary, config.buckets, config.word_ngrams), mine.offsets, labels[trained],
             state.w_in, state.w_out, self.steps_in, self.steps_out, len(state.words), config.buckets,
@@ -96,7 +106,8 @@ class TextClassifierState(RoundTrainedState):
         if labels is None:
             raise ValueError("the text classifier needs labels")
         trained = np.ones(tokens.num_rows, dtype=bool) if holdout is None else ~holdout
-        self.vocabulary.update(tokens.take(np.flatnonzero(trained)))
+        documents = tokens.take(np.flatnonzero(trained))
+        self.vocabulary.update(documents.with_end_token(END_OF_ROW) if self.config.end_of_row else documents)
         self.label_counts = _add_counts(self.label_counts, np.bincount(labels.astype(np.int64)))
 
     def _merge_counts(self, a: "TextClassifierState", b: "TextClassifierState") -> None:
@@ -141,7 +152,9 @@ class TextClassifierState(RoundTrainedState):
     def finalize(self) -> TextClassifierSolution:
         if not self.training:
             raise ValueError("a text classifier state has no model before its vocabulary pass")
-        return TextClassifierSolution(self.words, self.w_in, self.w_out, self.config.buckets, self.config.word_ngrams)
+        config = self.config
+        return TextClassifierSolution(self.words, self.w_in, self.w_out, config.buckets, config.word_ngrams,
+                                      config.end_of_row)  # fmt: skip
 
 
 def _add_counts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -163,6 +176,7 @@ def classify_documents(tokens: Tokens, vocabulary: pa.Array, solution: TextClass
     softmax), prediction (the most probable class) and with top_k > 0 the top_k most
     probable classes and their probabilities, most probable first (BlazingText's k;
     ties: the lower class first, as argmax)."""
+    tokens = solution.documents(tokens)
     ids, hashes = token_inputs(tokens, vocabulary, solution.buckets, solution.word_ngrams)
     scores, probabilities = document_probabilities(ids, hashes, tokens.offsets, solution.w_in, solution.w_out,
                                                    len(solution.words), solution.buckets, solution.word_ngrams)  # fmt: skip

@@ -68,22 +68,24 @@ def test_outputs_are_the_softmax_of_the_mean_input_vector(spark, planted):
     out = model.transform(spark.createDataFrame(rows, "words array<string>")).select(
         vector_to_array("rawPrediction"), vector_to_array("probability"), "prediction").collect()  # fmt: skip
     solution = model._solution
-    tokens = Tokens.of([r[0] for r in rows])
+    tokens = solution.documents(Tokens.of([r[0] for r in rows]))  # each row and fastText's end-of-line word
+    assert tokens.values.to_pylist() == ["c0w1", "c0w2", "unseen", "</s>", "</s>"]
     ids, hashes = tokens.ids(__import__("pyarrow").array(solution.words.tolist())), tokens.hashes()
     inputs = np.empty(10, np.int64)
-    count = document_inputs(ids, hashes, 0, 3, len(solution.words), solution.buckets, 2, inputs)
-    assert count == 2 + 2  # two known words and two bigrams (the unseen word's included)
-    h = solution.w_in[inputs[:count]].astype(np.float64).mean(axis=0)
-    scores = solution.w_out @ h
-    np.testing.assert_allclose(out[0][0], scores, rtol=1e-5)
-    np.testing.assert_allclose(out[0][1], np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum(), rtol=1e-5)
-    assert out[0][2] == float(np.argmax(scores))
-    np.testing.assert_allclose(out[1][1], np.full(3, 1 / 3))  # no input: uniform
+    for row, (start, end), known in ((0, (0, 4), 3), (1, (4, 5), 1)):
+        count = document_inputs(ids, hashes, start, end, len(solution.words), solution.buckets, 2, inputs)
+        assert count == known + (end - start - 1)  # the known words (</s> among them) and the bigrams
+        scores = solution.w_out @ solution.w_in[inputs[:count]].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(out[row][0], scores, rtol=1e-5)
+        np.testing.assert_allclose(out[row][1], np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum(),
+                                   rtol=1e-5)  # fmt: skip
+        assert out[row][2] == float(np.argmax(scores))
     top = model.copy({model.topK: 2}).transform(spark.createDataFrame(rows, "words array<string>")).select(
         "topLabels", "topProbabilities").collect()  # fmt: skip
-    order = np.argsort(-np.asarray(out[0][1]))[:2]
-    assert top[0][0] == order.astype(float).tolist() and top[1][0] == [0.0, 1.0]  # ties: the lower class first
-    np.testing.assert_allclose(top[0][1], np.asarray(out[0][1])[order], rtol=1e-12)
+    for row in range(2):
+        order = np.argsort(-np.asarray(out[row][1]))[:2]
+        assert top[row][0] == order.astype(float).tolist()
+        np.testing.assert_allclose(top[row][1], np.asarray(out[row][1])[order], rtol=1e-12)
     with pytest.raises(ValueError, match="topK must be >= 0, got -1"):
         model.copy({model.topK: -1}).transform(spark.createDataFrame(rows, "words array<string>"))
 
@@ -101,7 +103,7 @@ def test_validation_rows_are_not_trained_and_early_stopping_stops(planted):
     history = model.summary.validationAccuracy
     assert len(history) == model.summary.numEpochs < 6 and history[-1] <= max(history[:-1])
     assert max(history) >= 0.95
-    trained_words = {w for words, _, held in planted_labelled() if not held for w in words}
+    trained_words = {w for words, _, held in planted_labelled() if not held for w in words} | {"</s>"}
     assert set(model._state.words) <= trained_words
     plain = BlazingTextClassifier(minCount=1, maxIter=2, numPartitions=1, validationIndicatorCol="val").fit(planted)
     assert plain.summary.numEpochs == 2 and len(plain.summary.validationAccuracy) == 2
