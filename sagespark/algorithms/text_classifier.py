@@ -100,7 +100,8 @@ class BlazingTextClassifier(RoundTrainedEstimator, _TextClassifierParams, Defaul
         probabilityCol: str = "probability", rawPredictionCol: str = "rawPrediction", vectorSize: int = 100,
         wordNgrams: int = 2, buckets: int = 100_000, minCount: int = 5, maxIter: int = 5, stepSize: float = 0.5,
         earlyStopping: bool = False, patience: int = 4, minEpochs: int = 5, validationIndicatorCol: str | None = None,
-        topK: int = 0, topKCol: str = "topLabels", topKProbabilityCol: str = "topProbabilities", numPartitions: int = 0, roundsPerEpoch: int | str = "auto", roundMerge: str = "saturating",
+        topK: int = 0, topKCol: str = "topLabels", topKProbabilityCol: str = "topProbabilities",
+        numPartitions: int = 0, roundsPerEpoch: int | str = "auto", roundMerge: str = "saturating",
         maxVocabularySize: int = 0, handleInvalid: str = "error", aggregationDepth: int = 2, seed: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__()

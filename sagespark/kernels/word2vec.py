@@ -28,9 +28,10 @@ reduced window), and its context words c:
   B += G^T A, both from the old A and B: matrix products in place of vector ones.
 
 A word's input vector is the mean of its input rows
-``input_rows[input_offsets[w]:input_offsets[w+1]]`` of ``w_in``: the word's own row alone, or with ``subwords`` (fastText's model, Bojanowski
-et al. 2017) its row and the rows of its character n-grams' buckets; a step's change to
-the mean is added to each of its rows (fastText's rule), and each row counts the step.
+``input_rows[input_offsets[w]:input_offsets[w+1]]`` of ``w_in``: the word's own row
+alone, or with ``subwords`` (fastText's model, Bojanowski et al. 2017) its row and the
+rows of its character n-grams' buckets; a step's change to the mean is added to each of
+its rows (fastText's rule), and each row counts the step.
 
 Noise words are drawn from the unigram^0.75 distribution (``cumulative``, its running
 sums) by binary search; a draw equal to the center is skipped. ``updates_in`` /
@@ -119,8 +120,8 @@ def _negative_step(u, target, w_out, cumulative, negative, alpha, grad, updates_
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _cbow_step(sentence, lo, hi, center, input_offsets, input_rows, w_in, w_out, cumulative, negative, alpha, h, grad, updates_in,
-               updates_out):  # fmt: skip
+def _cbow_step(sentence, lo, hi, center, input_offsets, input_rows, w_in, w_out, cumulative, negative, alpha, h, grad,
+               updates_in, updates_out):  # fmt: skip
     h[:] = 0.0
     count = 0
     for c in range(lo, hi):

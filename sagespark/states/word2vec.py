@@ -106,7 +106,8 @@ class _Word2VecPartition(PartitionRound):
         self.read += train_sentences(
             mine.ids(self.vocabulary_for(tokens)), mine.offsets, self.keep, self.cumulative, state.input_offsets,
             state.input_rows, state.w_in, state.w_out, self.steps_in, self.steps_out, MODES[config.mode],
-            config.window, config.negative, config.batch_size, config.max_sentence_length, config.step_size, self.progress(state), self.total, self.scale, seed,
+            config.window, config.negative, config.batch_size, config.max_sentence_length, config.step_size,
+            self.progress(state), self.total, self.scale, seed,
         )  # fmt: skip
 
 
