@@ -1,7 +1,7 @@
 """The estimator and model skeleton of the stages whose state trains in rounds
 (sagespark.states.rounds: a vocabulary pass, then rounds merged across partitions):
 Word2Vec and BlazingTextClassifier. A fit makes 1 + maxIter x roundsPerEpoch passes (or
-fewer, when the state's ``_passes_from`` says so: early stopping) over the training
+fewer, when the estimator's ``_passes_from`` says so: early stopping) over the training
 columns, repartitioned and cached for the fit (``training_rows``)."""
 
 from __future__ import annotations

@@ -10,10 +10,9 @@ share.
 - Every later pass is one round: each partition trains on the rows of the round (rows
   are hashed into ``rounds`` rounds per epoch: by the Spark fit's filter when the config
   says ``rows_by_round``, else by ``PartitionRound.rows_of_round``) from the model the
-  driver broadcast, and
-  ships only the rows it changed, as a ``Word2VecRound``: per row its change and the
-  number of steps that made it. Rounds merge by adding; the next round's model moves
-  each changed row v by
+  driver broadcast, and ships only the rows it changed, as a ``Word2VecRound``: per
+  row its change and the number of steps that made it. Rounds merge by adding; the
+  next round's model moves each changed row v by
 
   - ``'saturating'`` (the default): each step moves a row a fraction c = 1/SATURATION_STEPS
     of its way to a target, so n steps move it s(n) = 1 - (1 - c)^n of the way. Each
