@@ -17,14 +17,16 @@ from pyspark.ml.param import Params
 
 def stages() -> list[Params]:
     """Every public sagespark Estimator, in the order of the user guide."""
-    from sagespark.classification import BlazingTextClassifier, FMClassifier, KNNClassifier, LinearLearnerClassifier
+    from sagespark.classification import (
+        BlazingTextClassifier, FMClassifier, KNNClassifier, LinearLearnerClassifier, XGBoostClassifier,
+    )  # fmt: skip
     from sagespark.clustering import LDA, KMeans
     from sagespark.feature import PCA, QuantileDiscretizer, RobustScaler, StandardScaler, Word2Vec
-    from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor
+    from sagespark.regression import FMRegressor, KNNRegressor, LinearLearnerRegressor, XGBoostRegressor
 
     classes = [KMeans, PCA, StandardScaler, RobustScaler, QuantileDiscretizer, LinearLearnerClassifier,
                LinearLearnerRegressor, FMClassifier, FMRegressor, KNNClassifier, KNNRegressor, LDA, Word2Vec,
-               BlazingTextClassifier]  # fmt: skip
+               BlazingTextClassifier, XGBoostClassifier, XGBoostRegressor]  # fmt: skip
     return [cls() for cls in classes]
 
 
@@ -81,6 +83,7 @@ GUIDE_PAGES = {
     "lda.md": ["LDA"],
     "word2vec.md": ["Word2Vec"],
     "text_classification.md": ["BlazingTextClassifier"],
+    "xgboost.md": ["XGBoostClassifier", "XGBoostRegressor"],
 }
 _BLOCK = re.compile(r"<!-- params: (\w+) -->\n.*?<!-- end params -->", re.S)
 
@@ -96,6 +99,8 @@ _SAGEMAKER_RENAMES = {
     "LinearLearnerRegressor": {"beta1": "beta_1", "beta2": "beta_2"},
     "KNNClassifier": {"ivfNlists": "faiss_index_ivf_nlists"},
     "KNNRegressor": {"ivfNlists": "faiss_index_ivf_nlists"},
+    "XGBoostClassifier": {"regLambda": "lambda", "regAlpha": "alpha"},
+    "XGBoostRegressor": {"regLambda": "lambda", "regAlpha": "alpha"},
 }
 
 

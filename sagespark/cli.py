@@ -49,6 +49,8 @@ ALGORITHMS = {
     "knn-regressor": ("sagespark.regression", "KNNRegressor"),
     "word2vec": ("sagespark.feature", "Word2Vec"),
     "blazingtext-classifier": ("sagespark.classification", "BlazingTextClassifier"),
+    "xgboost-classifier": ("sagespark.classification", "XGBoostClassifier"),
+    "xgboost-regressor": ("sagespark.regression", "XGBoostRegressor"),
 }
 FORMATS = ("parquet", "csv", "json")
 # the model classes `predict` and `describe` load: sagespark's and pyspark.ml's (a

@@ -16,12 +16,11 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from pyspark.ml import Estimator, Model
-from pyspark.ml.util import MLReadable, MLWritable
 from pyspark.sql import Column, DataFrame
 
 from sagespark.spark.fold import FoldResult, collect_arrow, fold_dataset, shipped
 from sagespark.spark.params import HasAccessors
-from sagespark.spark.persistence import ArraysModelReader, ArraysModelWriter
+from sagespark.spark.persistence import ArraysPersisted
 from sagespark.spark.progress import (
     FINALIZE_PHASE, FOLD_PHASE, MERGE_PHASE, PhaseClock, job_description, pass_description, record_pass,
 )  # fmt: skip
@@ -298,7 +297,7 @@ def scaler_sample(rows: DataFrame, columns: list[Column], spec: FeatureSpec, cou
     return decoded.features, decoded.labels, decoded.weights
 
 
-class StateModel(Model, HasAccessors, MLReadable, MLWritable):
+class StateModel(Model, HasAccessors, ArraysPersisted):
     """A Model that keeps its State; subclasses set ``_finalized()`` (derive what
     transform needs from the state and the params) and ``numFeatures``."""
 
@@ -367,13 +366,6 @@ class StateModel(Model, HasAccessors, MLReadable, MLWritable):
         return copied._finalized()
 
     # persistence: the state's arrays plus the summary ------------------------
-    def write(self) -> ArraysModelWriter:
-        return ArraysModelWriter(self)
-
-    @classmethod
-    def read(cls) -> ArraysModelReader:
-        return ArraysModelReader(cls)
-
     def _model_metadata(self) -> dict:
         return self._summary._metadata()
 

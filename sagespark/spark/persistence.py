@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from pyspark.ml.util import DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter, MLReader, MLWriter
+from pyspark.ml.util import (
+    DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter,
+)  # fmt: skip
 from pyspark.sql import SparkSession
 from pyspark.sql.utils import is_remote
 
@@ -145,3 +147,16 @@ class ArraysModelReader(MLReader):
         DefaultParamsReader.getAndSetParams(model, metadata)
         model._loaded()
         return model
+
+
+class ArraysPersisted(MLReadable, MLWritable):
+    """A Model saved by ArraysModelWriter and loaded by ArraysModelReader: it provides
+    ``_model_arrays()``, ``_model_metadata()``, ``_from_saved(arrays, metadata)`` and
+    ``_loaded()``."""
+
+    def write(self) -> ArraysModelWriter:
+        return ArraysModelWriter(self)
+
+    @classmethod
+    def read(cls) -> ArraysModelReader:
+        return ArraysModelReader(cls)

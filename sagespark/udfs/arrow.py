@@ -59,6 +59,7 @@ class FeatureSpec:
     holdout_column: str | None = None  # as named to the user
     counts: bool = False  # values must be non-negative integers (term counts: spectral LDA)
     tokens: bool = False  # VALUES is list<string> (words); decoded as Tokens, any length
+    nan_is_missing: bool = False  # NaN values are valid (missing values: XGBoost's handleInvalid='keep')
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -127,8 +128,9 @@ def decode(columns: Mapping[str, pa.Array], spec: FeatureSpec, partition: int) -
 
 
 def _numeric_checks(columns, spec, flat, offsets, lengths, null):
-    """(rows of the wrong dimension, each row's dimension, rows with NaN or infinity,
-    the vector rows' types or None); marks rows with a null vector type in ``null``."""
+    """(rows of the wrong dimension, each row's dimension, rows with NaN (unless
+    ``spec.nan_is_missing``) or infinity, the vector rows' types or None); marks rows
+    with a null vector type in ``null``."""
     types = None
     if spec.is_vector:
         types = np.asarray(columns[TYPE].fill_null(-1), dtype=np.int8)
@@ -138,7 +140,8 @@ def _numeric_checks(columns, spec, flat, offsets, lengths, null):
     else:
         dims = lengths
     bad_dim = ~null & (dims != spec.n_features)
-    non_finite = ~null & _rows_with(~np.isfinite(flat[offsets[0] : offsets[-1]]), offsets)
+    stored = flat[offsets[0] : offsets[-1]]
+    non_finite = ~null & _rows_with(np.isinf(stored) if spec.nan_is_missing else ~np.isfinite(stored), offsets)
     return bad_dim, dims, non_finite, types
 
 
@@ -194,7 +197,7 @@ def _raise_invalid(spec, partition, null, bad_dim, dims, non_finite, bad_count, 
         problem = f"{int(bad_dim.sum())} row(s) have dimension {found}, expected {spec.n_features}"
         column = spec.column
     elif non_finite.any():
-        what = "null tokens" if spec.tokens else "NaN or infinity"
+        what = "null tokens" if spec.tokens else "infinity" if spec.nan_is_missing else "NaN or infinity"
         column, problem = spec.column, f"{int(non_finite.sum())} row(s) contain {what}"
     elif bad_count is not None and bad_count.any():
         column = spec.column

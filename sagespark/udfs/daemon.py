@@ -38,6 +38,7 @@ WORKER_MODULES = (
     "sagespark.udfs.score",
     "sagespark.udfs.knn",
     "sagespark.udfs.sample",
+    "sagespark.udfs.rows",
     "sagespark.states",
 )
 

@@ -101,6 +101,7 @@ def test_labels_out_of_range(case, spark):
         "FMClassifier": "0 or 1",
         "LinearLearnerClassifier-multiclass": "an integer in 0..2 (numClasses=3)",
         "KNNClassifier": "a class index (an integer >= 0)",
+        "XGBoostClassifier": "a class index (an integer >= 0)",
     }
     df = rows_frame(spark, case, rows, labels)
     if case.name not in expected:  # regressors take any finite label: NaN is the bad one

@@ -35,6 +35,8 @@ TRAIN_OPTIONS = {
     "knn-regressor": ["--k", "3", "--sampleSize", "100"],
     "word2vec": ["--inputCol", "words", "--minCount", "1", "--maxIter", "1", "--vectorSize", "4"],
     "blazingtext-classifier": ["--minCount", "1", "--maxIter", "1", "--buckets", "100"],
+    "xgboost-classifier": ["--numRound", "5", "--maxDepth", "3"],
+    "xgboost-regressor": ["--labelCol", "a", "--numRound", "5", "--objective", "reg:absoluteerror"],
 }
 
 
