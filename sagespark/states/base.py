@@ -102,9 +102,7 @@ def new_state(partition: int, kind: str, **params: Any) -> State:
     """The empty state of a registered ``kind`` for one partition. Estimators hand the
     fold ``partial(new_state, kind=..., **params)``: picklable, and a Python worker that
     unpickles it imports the states layer only, never a family module."""
-    if kind not in _REGISTRY:
-        raise ValueError(f"unknown state kind {kind!r}")
-    return _REGISTRY[kind].new_for_partition(partition, **params)
+    return _registered(kind).new_for_partition(partition, **params)
 
 
 def state_from_bytes(data: bytes) -> State:
@@ -116,6 +114,11 @@ def state_from_bytes(data: bytes) -> State:
     if version > FORMAT_VERSION:
         raise ValueError(f"a {kind} state in byte format {version}, newer than this sagespark reads "
                          f"({FORMAT_VERSION}): load it with the sagespark that wrote it or a newer one")  # fmt: skip
+    return _registered(kind).from_arrays(arrays)
+
+
+def _registered(kind: str) -> type[State]:
+    """The State class registered as ``kind`` (a clear error for any other kind)."""
     if kind not in _REGISTRY:
         raise ValueError(f"unknown state kind {kind!r}")
-    return _REGISTRY[kind].from_arrays(arrays)
+    return _REGISTRY[kind]
