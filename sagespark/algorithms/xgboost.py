@@ -179,24 +179,26 @@ class _Training:
     """One xgboost.spark training: the booster (UBJ bytes) and what came with it."""
 
     booster: bytes
-    rounds: int
-    history: dict[str, dict[str, list[float]]]
+    rounds: int  # the booster's rounds, start_rounds included
+    history: dict[str, dict[str, list[float]]]  # per round of this training
     rows: int
     skipped: int
     num_features: int
     num_classes: int
     seconds: dict[str, float]
+    start_rounds: int = 0  # the rounds of the model this training continued (setInitialModel)
 
     def metadata(self) -> dict:
         return {"rounds": self.rounds, "history": self.history, "rows": self.rows, "skipped": self.skipped,
                 "numFeatures": self.num_features, "numClasses": self.num_classes,
-                "phaseSeconds": self.seconds}  # fmt: skip
+                "phaseSeconds": self.seconds, "startRounds": self.start_rounds}  # fmt: skip
 
     @classmethod
     def from_metadata(cls, booster: bytes, metadata: dict) -> "_Training":
         return cls(booster, int(metadata["rounds"]), metadata["history"], int(metadata["rows"]),
                    int(metadata["skipped"]), int(metadata["numFeatures"]), int(metadata["numClasses"]),
-                   {str(k): float(v) for k, v in metadata.get("phaseSeconds", {}).items()})  # fmt: skip
+                   {str(k): float(v) for k, v in metadata.get("phaseSeconds", {}).items()},
+                   int(metadata.get("startRounds", 0)))  # fmt: skip
 
 
 @contextmanager
@@ -215,6 +217,25 @@ def _quiet_xgboost() -> Iterator[None]:
 class _XGBoostEstimator(Estimator, _XGBoostParams):
     _CLASSIFIER: ClassVar[bool] = False
     FINALIZE_PARAMS: ClassVar[frozenset[str]] = frozenset({"numRound"})  # what model.finalize(...) takes
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._initial_model: _XGBoostModel | None = None
+
+    def setInitialModel(self, model: "_XGBoostModel | None") -> "_XGBoostEstimator":
+        """Continue training: the next fit adds numRound rounds to this model's booster
+        (xgboost's ``xgb_model``; SageMaker's incremental training). Not a Param, so not
+        saved with the estimator."""
+        self._initial_model = model
+        return self
+
+    def getInitialModel(self) -> "_XGBoostModel | None":
+        return self._initial_model
+
+    def copy(self, extra: dict | None = None) -> "_XGBoostEstimator":
+        copied = super().copy(extra)
+        copied._initial_model = self._initial_model
+        return copied
 
     def _engine(self) -> type:
         raise NotImplementedError
@@ -274,10 +295,13 @@ class _XGBoostEstimator(Estimator, _XGBoostParams):
         self._check_settings()
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        columns, spec = self._features(dataset, None, label=True,
+        initial = self._initial_model
+        columns, spec = self._features(dataset, initial.numFeatures if initial is not None else None, label=True,
                                        num_classes=CLASS_INDEX_LABELS if self._CLASSIFIER else 0)  # fmt: skip
         rows, census = checked_rows(dataset, columns, spec, pass_description(self, 1, 2))
         num_classes = self._num_classes(census.label_counts) if self._CLASSIFIER else 0
+        if initial is not None and self._CLASSIFIER and num_classes != initial.numClasses:
+            raise ValueError(f"the initial model has {initial.numClasses} classes, the data {num_classes}")
         if self.getEarlyStoppingRounds() and not census.holdout:
             raise ValueError("earlyStoppingRounds needs validation rows: set validationIndicatorCol to a boolean "
                              "column that is true for some rows")  # fmt: skip
@@ -287,6 +311,7 @@ class _XGBoostEstimator(Estimator, _XGBoostParams):
             features_col=FEATURES, label_col=LABEL, num_workers=workers, force_repartition=True, verbose=False,
             **({"weight_col": WEIGHT} if spec.weight_column else {}),
             **({"validation_indicator_col": VALIDATION} if spec.holdout_column else {}),
+            **({"xgb_model": initial.get_booster()} if initial is not None else {}),
             **{**self._booster_params(num_classes), "n_estimators": rounds},
         )  # fmt: skip
         start = time.perf_counter()
@@ -299,8 +324,11 @@ class _XGBoostEstimator(Estimator, _XGBoostParams):
         history = {"training": dict(summary.train_objective_history)}
         if summary.validation_objective_history:
             history["validation"] = dict(summary.validation_objective_history)
-        return _Training(bytes(booster.save_raw("ubj")), booster.num_boosted_rounds(), history, census.rows,
-                         census.skipped, spec.n_features, num_classes, timings)  # fmt: skip
+        start_rounds = initial._rounds if initial is not None else 0
+        rows_before = (initial.summary.numRows, initial.summary.numRowsSkipped) if initial is not None else (0, 0)
+        return _Training(bytes(booster.save_raw("ubj")), booster.num_boosted_rounds(), history,
+                         census.rows + rows_before[0], census.skipped + rows_before[1], spec.n_features,
+                         num_classes, timings, start_rounds)  # fmt: skip
 
     def _check_settings(self) -> None:
         if self.getNumRound() < 1:
@@ -332,15 +360,17 @@ class _XGBoostModel(Model, _XGBoostParams, ArraysPersisted):
 
     @property
     def _rounds(self) -> int:
-        """The rounds this model predicts with: numRound (at most the trained rounds),
-        cut at the best validation round when early stopping was on."""
-        rounds = min(self.getNumRound(), self._training.rounds)
+        """The rounds this model predicts with: those of the model it continued, plus
+        numRound (at most the rounds trained), cut at the best validation round when
+        early stopping was on."""
+        start = self._training.start_rounds
+        rounds = min(self.getNumRound(), self._training.rounds - start)
         patience = self.getEarlyStoppingRounds() or None
         validation = self._training.history.get("validation")
         if patience is None or not validation:
-            return rounds
+            return start + rounds
         metric, history = list(validation.items())[-1]  # xgboost stops on the last metric
-        return best_rounds(history[:rounds], metric.startswith(_MAXIMIZED), patience)
+        return start + best_rounds(history[:rounds], metric.startswith(_MAXIMIZED), patience)
 
     def finalize(self, numRound: int | None = None) -> "_XGBoostModel":
         """This model predicting with the first ``numRound`` rounds of its trees (at
@@ -348,7 +378,7 @@ class _XGBoostModel(Model, _XGBoostParams, ArraysPersisted):
         numRound, cut at the best round as a fit of that many would be); no data."""
         copied = self.copy()
         if numRound is not None:
-            trained = self._training.rounds
+            trained = self._training.rounds - self._training.start_rounds
             if numRound > trained and not self.getEarlyStoppingRounds():
                 raise ValueError(f"this model holds {trained} rounds; finalize(numRound=n) takes n <= {trained}")
             copied._set(numRound=numRound)

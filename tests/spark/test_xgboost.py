@@ -124,6 +124,24 @@ def test_a_numround_grid_is_one_training_with_the_trees_of_separate_fits(data, c
         shared[2].finalize(numRound=16)
 
 
+def test_set_initial_model_adds_rounds_to_its_trees(data):
+    """Incremental training (xgboost's xgb_model): 3 rounds, then 5 more on the same rows,
+    are the trees of 8 rounds at once (no row or column sampling, so no random draws);
+    the rows of both fits are counted; the continued model's numRound views count from
+    the initial model's rounds."""
+    df = data["three"]
+    first = XGBoostClassifier(numRound=3, maxDepth=3).fit(df)
+    continued = XGBoostClassifier(numRound=5, maxDepth=3).setInitialModel(first).fit(df)
+    at_once = XGBoostClassifier(numRound=8, maxDepth=3).fit(df)
+    assert continued.get_booster().get_dump() == at_once.get_booster().get_dump()
+    assert continued.summary.numRoundsTrained == 8 and continued.summary.numRows == 2 * ROWS
+    np.testing.assert_allclose(_column(continued.transform(df), "probability"),
+                               _column(at_once.transform(df), "probability"), atol=1e-6)  # fmt: skip
+    assert continued.finalize(numRound=2).get_booster().get_dump() == at_once.get_booster()[:5].get_dump()
+    with pytest.raises(ValueError, match="the initial model has 3 classes, the data 2"):
+        XGBoostClassifier(numRound=2).setInitialModel(first).fit(data["binary"])
+
+
 def test_early_stopping_keeps_xgboosts_best_iteration(data):
     """With validation rows and earlyStoppingRounds the model predicts with the best
     round, as xgboost.spark's own early-stopped model does; a grid view at numRound n
