@@ -18,7 +18,7 @@ from sagespark.spark.progress import job_description
 from sagespark.spark.session import spark_context
 from sagespark.udfs.arrow import FeatureSpec
 from sagespark.udfs.fold import first_error
-from sagespark.udfs.rows import CENSUS_SCHEMA, census_partition, valid_rows, valid_rows_schema
+from sagespark.udfs.rows import CENSUS_SCHEMA, add_padded, census_partition, valid_rows, valid_rows_schema
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,9 @@ def checked_rows(
     error = first_error(table)
     if error is not None:
         raise ValueError(error)
-    counts = [np.asarray(c, dtype=np.float64) for c in table.column("label_counts").to_pylist()]
-    label_counts = np.zeros(max((len(c) for c in counts), default=0))
-    for c in counts:
-        label_counts[: len(c)] += c
+    label_counts = np.zeros(0)
+    for counts in table.column("label_counts").to_pylist():
+        label_counts = add_padded(label_counts, np.asarray(counts, dtype=np.float64))
     census = Census(int(np.sum(table.column("rows"))), int(np.sum(table.column("skipped"))),
                     int(np.sum(table.column("holdout"))), label_counts)  # fmt: skip
     if census.rows == 0:

@@ -39,14 +39,15 @@ def census_partition(batches: Iterable[pa.RecordBatch], spec: FeatureSpec) -> It
                 holdout += int(decoded.holdout.sum())
             if spec.num_classes and decoded.labels is not None and len(decoded.labels):
                 counts = np.bincount(decoded.labels.astype(np.int64)).astype(np.float64)
-                label_counts = _add_padded(label_counts, counts)
+                label_counts = add_padded(label_counts, counts)
     except InvalidInputError as error:
         yield _census_row(partition, 0, 0, 0, None, error.message)
         return
     yield _census_row(partition, rows, skipped, holdout, label_counts.tolist(), None)
 
 
-def _add_padded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def add_padded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b, the shorter padded with zeros (per-class counts of different lengths)."""
     out = np.zeros(max(len(a), len(b)))
     out[: len(a)] += a
     out[: len(b)] += b
